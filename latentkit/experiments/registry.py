@@ -1,0 +1,111 @@
+"""The preset registry: named, paper-scale (or tutorial-scale) configurations of a chapter.
+
+A :class:`Preset` names the chapter notebook it runs, the papermill parameters it sets and, optionally,
+the training function that ``python -m latentkit.experiments train NAME`` calls (also under
+``torchrun``). Presets are registered by the modules of :mod:`latentkit.experiments.presets`, one per
+method; every module in that package is imported on first use of the registry.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from dataclasses import dataclass, field, fields
+from types import MappingProxyType
+from typing import Any, Callable, Mapping
+
+__all__ = ["Preset", "register", "get", "names", "all_presets", "resolve_train", "config_from"]
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named configuration of one chapter (and of its training run).
+
+    Arguments:
+        name: unique name, e.g. ``"score-mnist"``.
+        description: one line for ``list``.
+        chapter: the notebook under ``book/`` that ``run`` executes, e.g. ``"01_dsm_constant.ipynb"``.
+        parameters: papermill parameters; each name must exist in the chapter's parameters cell.
+        train: ``"module:function"`` called as ``function(params, out_dir)`` by ``train``; ``None`` when
+            the chapter itself is the whole experiment.
+        paper: what in the paper the preset reproduces (section, figure, table).
+    """
+
+    name: str
+    description: str
+    chapter: str
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    train: str | None = None
+    paper: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.name or any(c.isspace() for c in self.name):
+            raise ValueError(f"preset name must be a non-empty word, got {self.name!r}")
+        if not self.chapter.endswith(".ipynb"):
+            raise ValueError(f"preset {self.name!r}: chapter must be a notebook, got {self.chapter!r}")
+        if self.train is not None and self.train.count(":") != 1:
+            raise ValueError(f"preset {self.name!r}: train must be 'module:function', got {self.train!r}")
+        object.__setattr__(self, "parameters", MappingProxyType(dict(self.parameters)))
+
+
+_REGISTRY: dict[str, Preset] = {}
+_loaded = False
+
+
+def register(preset: Preset) -> Preset:
+    """Add ``preset`` to the registry; a second preset with the same name is an error."""
+    if preset.name in _REGISTRY and _REGISTRY[preset.name] != preset:
+        raise ValueError(f"a different preset named {preset.name!r} is already registered")
+    _REGISTRY[preset.name] = preset
+    return preset
+
+
+def _load_all() -> None:
+    global _loaded
+    if _loaded:
+        return
+    from latentkit.experiments import presets as package
+
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+        importlib.import_module(f"{package.__name__}.{info.name}")
+    _loaded = True
+
+
+def all_presets() -> dict[str, Preset]:
+    """Every registered preset, by name (sorted)."""
+    _load_all()
+    return dict(sorted(_REGISTRY.items()))
+
+
+def names() -> list[str]:
+    """The names of every registered preset, sorted."""
+    return list(all_presets())
+
+
+def get(name: str) -> Preset:
+    """The preset called ``name``; an unknown name raises ``KeyError`` listing the valid ones."""
+    presets = all_presets()
+    if name not in presets:
+        raise KeyError(f"unknown preset {name!r}; valid presets: {', '.join(presets) or '(none)'}")
+    return presets[name]
+
+
+def resolve_train(preset: Preset) -> Callable[[dict, Any], Any]:
+    """Import and return the training function named by ``preset.train``."""
+    if preset.train is None:
+        raise ValueError(f"preset {preset.name!r} has no training function; use 'run {preset.name}'")
+    module_name, function_name = preset.train.split(":")
+    module = importlib.import_module(module_name)
+    try:
+        return getattr(module, function_name)
+    except AttributeError:
+        raise ValueError(f"preset {preset.name!r}: {module_name} has no function {function_name!r}") from None
+
+
+def config_from(config_class: type, params: Mapping[str, Any], **fixed: Any) -> Any:
+    """Build a frozen config dataclass from chapter parameters: names the config lacks are skipped
+    (``threads``, ``out_dir``, figure options), ``fixed`` values win."""
+    names_ = {f.name for f in fields(config_class)}
+    values = {k: v for k, v in params.items() if k in names_}
+    values.update(fixed)
+    return config_class(**values)
