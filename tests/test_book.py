@@ -52,6 +52,7 @@ def test_chapter_is_stored_clean_with_typed_parameters(nb_path):
     for line in first.source.splitlines():
         if not line.strip() or line.lstrip().startswith("#"):
             continue
+        assert line.count("=") == 1, f"{nb_path.name}: papermill cannot parse a second '=' (e.g. in the help): {line!r}"
         match = ANNOTATED.match(line.strip())
         assert match, f"{nb_path.name}: parameter line without 'name: type = value  # help': {line!r}"
         names.add(match["name"])

@@ -143,7 +143,12 @@ def train_preset(name: str, overrides: Mapping[str, Any] | None = None, out: str
     params = _preset_values(preset, overrides or {})
     run_dir = Path(out).expanduser().resolve() / preset.name / "train"
     run_dir.mkdir(parents=True, exist_ok=True)
-    train(params, run_dir)
+    try:
+        train(params, run_dir)
+    finally:
+        from latentkit.engine import cleanup_distributed
+
+        cleanup_distributed()  # under torchrun: leave the process group cleanly
     return run_dir
 
 
