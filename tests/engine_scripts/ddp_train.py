@@ -1,0 +1,57 @@
+"""Run under torchrun (2 CPU processes, gloo): DDP training, and DDP resume against an uninterrupted run.
+
+Usage: python -m torch.distributed.run --standalone --nproc_per_node=2 tests/engine_scripts/ddp_train.py OUT
+
+Phase "a" trains 20 steps into OUT/a (checkpoints at 10 and 20); phase "b" continues OUT/a to 30 steps with
+new module objects (a resume); phase "c" trains 30 steps uninterrupted into OUT/c. Each rank writes
+OUT/rank{R}.pt with its final weights of b and c and the batches it drew in c.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from latentkit.engine import Trainer, TrainConfig, cleanup_distributed, seed_everything
+
+
+def run(out_dir: Path, steps: int, seen: list | None = None) -> Trainer:
+    seed_everything(0)  # the same initial weights on every rank (DDP would broadcast rank 0's anyway)
+    model = nn.Sequential(nn.Linear(3, 16), nn.Tanh(), nn.Dropout(0.1), nn.Linear(16, 1))
+    data_x = torch.randn(512, 3, generator=torch.Generator().manual_seed(1))
+    data_y = data_x.sum(dim=1, keepdim=True).sin()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    config = TrainConfig(steps=steps, device="cpu", checkpoint_every=10, log_every=5, progress=False)
+
+    def sample(generator: torch.Generator):
+        index = torch.randint(0, len(data_x), (16,), generator=generator)
+        return data_x[index], data_y[index]
+
+    def step_fn(trainer: Trainer, batch):
+        x, y = batch
+        if seen is not None:
+            seen.append(x.clone())
+        x = x + 0.01 * torch.randn_like(x)  # per-rank noise from the global RNG
+        loss = (trainer.module("model")(x) - y).pow(2).mean()
+        trainer.backward_step(loss, "model")
+        return {"loss": loss}
+
+    trainer = Trainer(out_dir, {"model": model}, {"model": optimizer}, config)
+    return trainer.fit(step_fn, sample)
+
+
+if __name__ == "__main__":
+    torch.set_num_threads(1)
+    out = Path(sys.argv[1])
+    run(out / "a", 20)
+    b = run(out / "a", 30)
+    seen: list = []
+    c = run(out / "c", 30, seen)
+    torch.save({"rank": c.dist.rank, "world_size": c.dist.world_size,
+                "b": b.raw("model").state_dict(), "c": c.raw("model").state_dict(),
+                "b_history": b.history, "c_history": c.history, "batches": torch.stack(seen)},
+               out / f"rank{c.dist.rank}.pt")
+    cleanup_distributed()
