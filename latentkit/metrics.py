@@ -1,0 +1,272 @@
+"""Metrics shared by the chapters: separability of codes, bits/dim, Fréchet distances, mode coverage.
+
+* Codes: :func:`silhouette` (scikit-learn, euclidean), :func:`knn_accuracy` and
+  :func:`linear_probe_accuracy` (fit on a train split, scored on a test split), and
+  :func:`separability` for all three at once.
+* Likelihoods: :func:`bits_per_dim` from a log-density over dequantised data.
+* Sample quality: :func:`frechet_distance` between two feature sets (Heusel et al. 2017, the formula of
+  FID) with a stable matrix square root. The feature extractor is either a small classifier trained on the
+  same dataset (:class:`FeatureClassifier`, :func:`train_feature_classifier`,
+  :func:`classifier_frechet_distance`; works offline -- call it what it is, a *classifier Fréchet distance*,
+  not FID) or, when its weights are available, the Inception network of the FID
+  (:func:`inception_frechet_distance`, through the maintained ``pytorch-fid`` package).
+* 2-D mixtures: :func:`mode_coverage` (modes covered and share of high-quality samples, as in
+  Metz et al. 2017 and Srivastava et al. 2017).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = ["bits_per_dim", "silhouette", "knn_accuracy", "linear_probe_accuracy", "separability",
+           "gaussian_statistics", "frechet_distance_gaussians", "frechet_distance", "FeatureClassifier",
+           "train_feature_classifier", "extract_features", "classifier_frechet_distance",
+           "inception_feature_extractor", "inception_frechet_distance", "mode_coverage"]
+
+ArrayLike = Tensor | np.ndarray | Sequence[float]
+
+
+def _np(x: ArrayLike, dtype=np.float64) -> np.ndarray:
+    if isinstance(x, Tensor):
+        x = x.detach().cpu().numpy()
+    return np.asarray(x, dtype=dtype)
+
+
+# -- likelihoods ----------------------------------------------------------------------------------------
+def bits_per_dim(log_density: Tensor, dims: int, n_bits: int | None = None) -> Tensor:
+    """Bits per dimension ``-log p(x) / (D log 2)`` of a continuous log-density.
+
+    Arguments:
+        log_density: ``log p(x)`` in nats, any shape.
+        dims: number of dimensions ``D`` of one example.
+        n_bits: when the density is over data scaled so that each of the ``2^n_bits`` quantisation bins
+            has width ``2^-n_bits`` (e.g. uniformly dequantised pixels in ``[0, 1)`` or ``[-1/2, 1/2)``),
+            the discrete log-probability is ``log p(x) - D n_bits log 2``, i.e. ``n_bits`` is added.
+            ``None``: the bins already have unit width (e.g. data in ``0 .. 255``).
+
+    Example:
+        >>> float(bits_per_dim(torch.tensor(-0.5 * math.log(2 * math.pi)), dims=1))  # N(0, 1) at 0
+        1.3257480647361593
+    """
+    bpd = -log_density / (dims * math.log(2.0))
+    return bpd if n_bits is None else bpd + n_bits
+
+
+# -- separability of codes -----------------------------------------------------------------------------
+def silhouette(codes: ArrayLike, labels: ArrayLike, sample_size: int | None = None, seed: int = 0) -> float:
+    """Mean silhouette coefficient of ``codes`` grouped by ``labels`` (euclidean; -1 .. 1, higher = better
+    separated classes). ``sample_size`` subsamples (with ``seed``) for large sets."""
+    from sklearn.metrics import silhouette_score
+
+    z, y = _np(codes), _np(labels, np.int64)
+    return float(silhouette_score(z.reshape(len(z), -1), y, metric="euclidean", sample_size=sample_size,
+                                  random_state=seed))
+
+
+def knn_accuracy(train_codes: ArrayLike, train_labels: ArrayLike, test_codes: ArrayLike, test_labels: ArrayLike,
+                 k: int = 5) -> float:
+    """Accuracy on the test split of a ``k``-nearest-neighbour classifier (euclidean) fit on the train split."""
+    from sklearn.neighbors import KNeighborsClassifier
+
+    a, b = _np(train_codes), _np(test_codes)
+    clf = KNeighborsClassifier(n_neighbors=k).fit(a.reshape(len(a), -1), _np(train_labels, np.int64))
+    return float(clf.score(b.reshape(len(b), -1), _np(test_labels, np.int64)))
+
+
+def linear_probe_accuracy(train_codes: ArrayLike, train_labels: ArrayLike, test_codes: ArrayLike,
+                          test_labels: ArrayLike, c: float = 1.0, max_iter: int = 2000) -> float:
+    """Accuracy on the test split of a logistic regression (codes standardised on the train split)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    a, b = _np(train_codes), _np(test_codes)
+    clf = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=max_iter))
+    clf.fit(a.reshape(len(a), -1), _np(train_labels, np.int64))
+    return float(clf.score(b.reshape(len(b), -1), _np(test_labels, np.int64)))
+
+
+def separability(train_codes: ArrayLike, train_labels: ArrayLike, test_codes: ArrayLike, test_labels: ArrayLike,
+                 k: int = 5) -> dict[str, float]:
+    """``{"silhouette": ..., "knn": ..., "linear": ...}``: silhouette of the test codes by class, and the
+    kNN and linear-probe accuracies trained on the train codes."""
+    return {"silhouette": silhouette(test_codes, test_labels),
+            "knn": knn_accuracy(train_codes, train_labels, test_codes, test_labels, k),
+            "linear": linear_probe_accuracy(train_codes, train_labels, test_codes, test_labels)}
+
+
+# -- Fréchet distance ------------------------------------------------------------------------------------
+def gaussian_statistics(features: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and (unbiased) covariance of ``features`` ``(N, F)``, in float64."""
+    f = _np(features)
+    if f.ndim != 2 or len(f) < 2:
+        raise ValueError(f"features must be (N >= 2, F), got shape {f.shape}")
+    return f.mean(0), np.cov(f, rowvar=False).reshape(f.shape[1], f.shape[1])
+
+
+def _psd_sqrt(c: np.ndarray) -> np.ndarray:
+    w, v = np.linalg.eigh((c + c.T) / 2)
+    return (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T
+
+
+def frechet_distance_gaussians(mu1: ArrayLike, cov1: ArrayLike, mu2: ArrayLike, cov2: ArrayLike) -> float:
+    """Fréchet (2-Wasserstein squared) distance between ``N(mu1, cov1)`` and ``N(mu2, cov2)``:
+
+    ``||mu1 - mu2||^2 + tr(cov1) + tr(cov2) - 2 tr((cov1^1/2 cov2 cov1^1/2)^1/2)``.
+
+    The square root is taken of the *symmetric* PSD matrix ``cov1^1/2 cov2 cov1^1/2`` by an eigenvalue
+    decomposition (negative round-off eigenvalues clipped), which has the same trace as ``sqrtm(cov1 cov2)``
+    but avoids the complex, ill-conditioned general square root.
+    """
+    m1, m2 = _np(mu1), _np(mu2)
+    c1, c2 = np.atleast_2d(_np(cov1)), np.atleast_2d(_np(cov2))
+    if c1.shape != c2.shape or m1.shape != m2.shape or c1.shape[0] != m1.shape[0]:
+        raise ValueError(f"shape mismatch: mu {m1.shape} / {m2.shape}, cov {c1.shape} / {c2.shape}")
+    s1 = _psd_sqrt(c1)
+    m = s1 @ c2 @ s1
+    tr_sqrt = np.sqrt(np.clip(np.linalg.eigvalsh((m + m.T) / 2), 0.0, None)).sum()
+    value = float(np.square(m1 - m2).sum() + np.trace(c1) + np.trace(c2) - 2.0 * tr_sqrt)
+    return max(value, 0.0)  # a distance: only round-off (of order 1e-8 tr(cov)) can make it negative
+
+
+def frechet_distance(features_a: ArrayLike, features_b: ArrayLike) -> float:
+    """Fréchet distance between Gaussians fitted to two feature sets ``(N, F)`` and ``(M, F)``."""
+    return frechet_distance_gaussians(*gaussian_statistics(features_a), *gaussian_statistics(features_b))
+
+
+class FeatureClassifier(nn.Module):
+    """A small CNN classifier whose penultimate layer is the feature space of the classifier Fréchet distance.
+
+    Arguments:
+        in_shape: ``(C, H, W)`` of the images (in ``[0, 1]``).
+        n_classes: number of classes.
+        feature_dim: dimension of the features.
+        width: channels of the first convolution (the second has twice as many).
+    """
+
+    def __init__(self, in_shape: tuple[int, int, int], n_classes: int = 10, feature_dim: int = 64,
+                 width: int = 32) -> None:
+        super().__init__()
+        self.in_shape = tuple(in_shape)
+        c = in_shape[0]
+        self.body = nn.Sequential(
+            nn.Conv2d(c, width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(4), nn.Flatten(),
+            nn.Linear(32 * width, feature_dim), nn.ReLU())
+        self.head = nn.Linear(feature_dim, n_classes)
+
+    def features(self, x: Tensor) -> Tensor:
+        if tuple(x.shape[1:]) != self.in_shape:
+            raise ValueError(f"FeatureClassifier built for images of shape {self.in_shape}, got {tuple(x.shape)}")
+        return self.body(x)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.features(x))
+
+
+def train_feature_classifier(images: Tensor, labels: Tensor, steps: int = 400, batch_size: int = 128,
+                             lr: float = 2e-3, feature_dim: int = 64, width: int = 32, seed: int = 0,
+                             device: str | torch.device = "cpu") -> FeatureClassifier:
+    """Train a :class:`FeatureClassifier` with Adam on ``(images, labels)`` (batches from a seeded generator,
+    so the result is reproducible); returned in eval mode."""
+    torch.manual_seed(seed)
+    n_classes = int(labels.max()) + 1
+    model = FeatureClassifier(tuple(images.shape[1:]), n_classes, feature_dim, width).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    gen = torch.Generator().manual_seed(seed)
+    model.train()
+    for _ in range(steps):
+        idx = torch.randint(len(images), (batch_size,), generator=gen)
+        loss = F.cross_entropy(model(images[idx].to(device)), labels[idx].to(device))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return model.eval()
+
+
+@torch.no_grad()
+def extract_features(extractor, images: Tensor, batch_size: int = 500,
+                     device: str | torch.device | None = None) -> np.ndarray:
+    """``extractor(batch)`` over ``images`` in batches moved to ``device`` (default: that of the extractor's
+    parameters when it is a module or a bound method of one, else the CPU), as float64 numpy ``(N, F)``."""
+    if device is None:
+        owner = extractor if isinstance(extractor, nn.Module) else getattr(extractor, "__self__", None)
+        params = list(owner.parameters()) if isinstance(owner, nn.Module) else []
+        device = params[0].device if params else "cpu"
+    out = [extractor(images[i:i + batch_size].to(device)).double().cpu() for i in range(0, len(images), batch_size)]
+    return torch.cat(out).flatten(1).numpy()
+
+
+def classifier_frechet_distance(classifier: FeatureClassifier, real: Tensor, fake: Tensor,
+                                batch_size: int = 500) -> float:
+    """Fréchet distance between real and generated images in the feature space of ``classifier``
+    (a dataset-specific stand-in for FID; values are not comparable with FID)."""
+    return frechet_distance(extract_features(classifier.features, real, batch_size),
+                            extract_features(classifier.features, fake, batch_size))
+
+
+def inception_feature_extractor(device: str | torch.device = "cpu", download: bool = False) -> Callable[[Tensor], Tensor]:
+    """The 2048-d pool features of the FID Inception network (``pytorch-fid``) as ``fn(images) -> (N, 2048)``
+    for images in ``[0, 1]`` ``(N, C, H, W)`` (grey images repeated to 3 channels, resized to 299 inside).
+
+    Needs the ``pytorch-fid`` package and its weights file in ``torch.hub.get_dir()/checkpoints``; with
+    ``download=False`` (the default, for offline machines) a missing file is an error that says where to
+    put it.
+    """
+    try:
+        from pytorch_fid import inception as fid_inception
+    except ImportError as err:
+        raise ImportError("the Inception FID needs the pytorch-fid package (pip install pytorch-fid); "
+                          "offline, use classifier_frechet_distance instead") from err
+    url = fid_inception.FID_WEIGHTS_URL
+    path = Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1]
+    if not path.exists() and not download:
+        raise FileNotFoundError(f"FID Inception weights not found at {path}; download {url} there "
+                                "(or pass download=True on a machine with internet)")
+    model = fid_inception.InceptionV3([fid_inception.InceptionV3.BLOCK_INDEX_BY_DIM[2048]]).to(device).eval()
+
+    def features(x: Tensor) -> Tensor:
+        x = x.repeat(1, 3, 1, 1) if x.shape[1] == 1 else x
+        return model(x.float().to(device))[0].flatten(1)
+
+    return features
+
+
+def inception_frechet_distance(real: Tensor, fake: Tensor, batch_size: int = 50,
+                               device: str | torch.device = "cpu", download: bool = False) -> float:
+    """The Fréchet Inception Distance (Heusel et al. 2017) of images in ``[0, 1]`` through
+    :func:`inception_feature_extractor`. Compare values only with FIDs computed the same way (same number
+    of samples, same resizing)."""
+    features = inception_feature_extractor(device, download)
+    return frechet_distance(extract_features(features, real, batch_size, device),
+                            extract_features(features, fake, batch_size, device))
+
+
+# -- mode coverage -----------------------------------------------------------------------------------------
+def mode_coverage(samples: ArrayLike, means: ArrayLike, std: float, n_std: float = 3.0,
+                  min_count: int = 1) -> dict[str, float | int | list[int]]:
+    """Mode coverage of samples from a generator trained on a Gaussian mixture (e.g. 8 on a ring).
+
+    A sample is *high quality* when it lies within ``n_std`` standard deviations of its nearest mode; a mode
+    is *covered* when at least ``min_count`` high-quality samples belong to it (Metz et al. 2017; papers
+    differ in ``min_count``, so report it).
+
+    Returns:
+        ``{"modes_covered": int, "n_modes": int, "high_quality_share": float, "counts": [per mode]}``.
+    """
+    x, m = _np(samples), _np(means)
+    if x.ndim != 2 or m.ndim != 2 or x.shape[1] != m.shape[1]:
+        raise ValueError(f"samples (N, d) and means (K, d) must share d, got {x.shape} and {m.shape}")
+    d = np.sqrt(((x[:, None, :] - m[None, :, :]) ** 2).sum(-1))
+    nearest = d.argmin(1)
+    good = d[np.arange(len(x)), nearest] <= n_std * std
+    counts = np.bincount(nearest[good], minlength=len(m))
+    return {"modes_covered": int((counts >= min_count).sum()), "n_modes": int(len(m)),
+            "high_quality_share": float(good.mean()) if len(x) else 0.0, "counts": counts.tolist()}
