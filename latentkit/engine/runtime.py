@@ -1,0 +1,165 @@
+"""Devices, seeding, autocast and the process group (one code path for 1 and N processes).
+
+Part of :mod:`latentkit.engine`; see its docstring for the contract.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import random
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+_DEVICE_CHOICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
+
+# --------------------------------------------------------------------------------------------- devices
+
+
+def _env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+def select_device(name: str = "auto") -> torch.device:
+    """The torch device called ``name``.
+
+    Arguments:
+        name: ``"auto"`` (CUDA if available -- ``cuda:LOCAL_RANK`` under ``torchrun`` -- else MPS, else
+            CPU), ``"cpu"``, ``"cuda"`` (``cuda:LOCAL_RANK`` under ``torchrun``), ``"cuda:N"`` or ``"mps"``.
+
+    Raises:
+        ValueError: an unknown name (the message lists the valid ones).
+        RuntimeError: CUDA or MPS requested but not available.
+
+    Example:
+        >>> select_device("cpu")
+        device(type='cpu')
+    """
+    if not isinstance(name, str) or not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", name):
+        raise ValueError(f"unknown device {name!r}; valid choices: {', '.join(_DEVICE_CHOICES)}")
+    local_rank = _env_int("LOCAL_RANK", 0) if _env_int("WORLD_SIZE", 1) > 1 else 0
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", local_rank)
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise RuntimeError(f"device {name!r} requested but CUDA is not available on this machine")
+        index = int(name.split(":")[1]) if ":" in name else local_rank
+        if index >= torch.cuda.device_count():
+            raise RuntimeError(f"device {name!r} requested but only {torch.cuda.device_count()} CUDA devices exist")
+        return torch.device("cuda", index)
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise RuntimeError("device 'mps' requested but MPS is not available on this machine")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python's ``random``, NumPy's global RNG and torch (CPU and every CUDA device).
+
+    Arguments:
+        seed: a non-negative integer (NumPy receives ``seed % 2**32``).
+
+    Returns:
+        A new CPU ``torch.Generator`` seeded with ``seed``, for drawing batches.
+
+    Example:
+        >>> g = seed_everything(0)
+        >>> a = torch.rand(2); _ = seed_everything(0); bool((a == torch.rand(2)).all())
+        True
+    """
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    seed = int(seed)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+    return torch.Generator().manual_seed(seed)
+
+
+def _derive_seed(seed: int, rank: int, stream: int) -> int:
+    """An independent 63-bit seed per (run seed, rank, stream) -- data and noise never share a stream."""
+    return int(np.random.SeedSequence([seed, rank, stream]).generate_state(1, dtype=np.uint64)[0] >> 1)
+
+
+def autocast(device: torch.device | str, enabled: bool = True) -> contextlib.AbstractContextManager:
+    """bf16 ``torch.autocast`` on CUDA when ``enabled``; a no-op context elsewhere or when disabled.
+
+    Example:
+        >>> with autocast(torch.device("cpu")):
+        ...     (torch.ones(2, 2) @ torch.ones(2, 2)).dtype
+        torch.float32
+    """
+    device = torch.device(device)
+    if enabled and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+
+# -------------------------------------------------------------------------------------- distributed
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    """Where this process sits in the (possibly trivial) process group."""
+
+    rank: int  # global rank, 0 in a single process
+    world_size: int  # number of processes
+    local_rank: int  # rank on this machine (selects the GPU)
+    device: torch.device  # the device this process trains on
+
+    @property
+    def is_main(self) -> bool:
+        """True on rank 0, the process that writes files and shows progress."""
+        return self.rank == 0
+
+
+def _rank() -> int:
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+
+
+def init_distributed(device: str = "auto") -> DistInfo:
+    """Join the ``torchrun`` process group if launched by it (``WORLD_SIZE > 1``), else a single process.
+
+    The group is created once per process (NCCL on CUDA, gloo otherwise) and destroyed at exit.
+
+    Example:
+        >>> init_distributed("cpu")
+        DistInfo(rank=0, world_size=1, local_rank=0, device=device(type='cpu'))
+    """
+    world_size = _env_int("WORLD_SIZE", 1)
+    dev = select_device(device)
+    if world_size <= 1:
+        return DistInfo(0, 1, 0, dev)
+    if not dist.is_available():
+        raise RuntimeError("launched with WORLD_SIZE > 1 but torch.distributed is not available")
+    local_rank = _env_int("LOCAL_RANK", 0)
+    if dev.type == "cuda":
+        torch.cuda.set_device(dev)
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
+        atexit.register(cleanup_distributed)
+    return DistInfo(dist.get_rank(), dist.get_world_size(), local_rank, dev)
+
+
+def barrier() -> None:
+    """Wait for every rank (a no-op in a single process)."""
+    if dist.is_available() and dist.is_initialized():
+        if dist.get_backend() == "nccl":
+            dist.barrier(device_ids=[torch.cuda.current_device()])
+        else:
+            dist.barrier()
+
+
+def cleanup_distributed() -> None:
+    """Destroy the process group if there is one."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
