@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
 	@echo "installing latentkit and its pinned dependencies into $(VENV) ..."
 	@$(PY) -m pip install --quiet --upgrade pip $(PIP_QUIET)
-	@$(PY) -m pip install --quiet -e ".[dev]" $(PIP_QUIET)
+	@PYTHONWARNINGS=ignore $(PY) -m pip install --quiet -e ".[dev]" $(PIP_QUIET)
 	@$(PY) -c "import latentkit, torch, torchvision, jupyter_book, nbval, papermill" \
 		|| { echo "error: the installation into $(VENV) is incomplete"; exit 1; }
 	@touch $(STAMP)

@@ -212,7 +212,8 @@ def classifier_frechet_distance(classifier: FeatureClassifier, real: Tensor, fak
                             extract_features(classifier.features, fake, batch_size))
 
 
-def inception_feature_extractor(device: str | torch.device = "cpu", download: bool = False) -> Callable[[Tensor], Tensor]:
+def inception_feature_extractor(device: str | torch.device = "cpu",
+                                download: bool = False) -> Callable[[Tensor], Tensor]:
     """The 2048-d pool features of the FID Inception network (``pytorch-fid``) as ``fn(images) -> (N, 2048)``
     for images in ``[0, 1]`` ``(N, C, H, W)`` (grey images repeated to 3 channels, resized to 299 inside).
 
