@@ -1,0 +1,321 @@
+"""IVE-GAN: transforms, networks, eq. 3 and one training step (latentkit.ivegan)."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from latentkit.data import ArrayDataset, GaussianMixture
+from latentkit.engine import TrainConfig, Trainer
+from latentkit.ivegan import (
+    ColorJitter,
+    Compose,
+    GaussianShift,
+    IVEGANConfig,
+    RandomAffine,
+    RandomHorizontalFlip,
+    build,
+    celeba_transform,
+    conv_ivegan,
+    discriminator_loss,
+    generator_loss,
+    loss_terms,
+    make_step,
+    mixture_shift,
+    mlp_ivegan,
+    mnist_transform,
+    mode_coverage,
+)
+from latentkit.ivegan.train import chapter_runs
+
+torch.set_num_threads(1)
+
+RANGE = (-1.0, 1.0)
+
+
+# -- transforms --------------------------------------------------------------------------------------------
+def _transforms(strength: float) -> dict[str, tuple[object, tuple[int, ...]]]:
+    """name -> (T at this strength, input shape)."""
+    return {
+        "gaussian_shift": (mixture_shift(0.05, strength), (64, 2)),
+        "mnist": (mnist_transform(strength, RANGE), (8, 1, 28, 28)),
+        "affine_big": (RandomAffine(10 * strength, 180 * strength, fill=-1.0), (8, 1, 16, 16)),
+        "flip": (RandomHorizontalFlip(0.5 * strength), (8, 3, 12, 12)),
+        "jitter": (ColorJitter(0.3 * strength, 0.3 * strength, 0.1 * strength, RANGE), (8, 3, 12, 12)),
+        "celeba": (celeba_transform(strength, RANGE), (8, 3, 32, 32)),
+    }
+
+
+@pytest.mark.parametrize("name", list(_transforms(1.0)))
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_transform_keeps_shape_dtype_device_and_range(name, dtype):
+    t, shape = _transforms(1.0)[name]
+    g = torch.Generator().manual_seed(0)
+    x = (torch.rand(shape, generator=g, dtype=dtype) * 2 - 1)
+    y = t(x, torch.Generator().manual_seed(1))
+    assert y.shape == x.shape and y.dtype == x.dtype and y.device == x.device
+    assert torch.isfinite(y).all()
+    assert not torch.equal(y, x), "at strength 1 the transform changes the batch"
+    if name != "gaussian_shift":  # images stay in their value range
+        assert float(y.min()) >= RANGE[0] - 1e-6 and float(y.max()) <= RANGE[1] + 1e-6
+    again = t(x, torch.Generator().manual_seed(1))
+    assert torch.equal(y, again), "the same generator gives the same transformation"
+
+
+@pytest.mark.parametrize("name", list(_transforms(0.0)))
+def test_transform_is_the_identity_at_strength_zero(name):
+    t, shape = _transforms(0.0)[name]
+    x = torch.rand(shape, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    assert torch.equal(t(x, torch.Generator().manual_seed(1)), x)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+@pytest.mark.parametrize("name", list(_transforms(1.0)))
+def test_transform_stays_on_the_gpu(name):
+    t, shape = _transforms(1.0)[name]
+    x = torch.rand(shape, device="cuda") * 2 - 1
+    y = t(x)
+    assert y.device == x.device and y.shape == x.shape
+
+
+def test_each_sample_gets_its_own_draw():
+    x = torch.zeros(16, 1, 12, 12) - 1
+    x[:, :, 4:8, 5:7] = 1.0  # a bar, identical in every image
+    y = mnist_transform(1.0, RANGE)(x, torch.Generator().manual_seed(0))
+    assert len({tuple(v.flatten().tolist()) for v in y}) == 16
+
+
+def test_affine_shift_moves_the_centre_of_mass_by_at_most_max_shift_and_rotation_keeps_it():
+    x = torch.zeros(32, 1, 32, 32)
+    x[:, :, 12:20, 14:18] = 1.0  # centred bar, background 0
+    rows, cols = torch.arange(32.0)[:, None], torch.arange(32.0)[None, :]
+
+    def com(img):
+        m = img[:, 0]
+        return torch.stack([(m * rows).sum((1, 2)), (m * cols).sum((1, 2))], 1) / m.sum((1, 2))[:, None]
+
+    c0 = com(x)
+    shifted = RandomAffine(max_shift=3.0, max_degrees=0.0, fill=0.0)(x, torch.Generator().manual_seed(0))
+    d = (com(shifted) - c0).abs()
+    assert float(d.max()) <= 3.0 + 1e-4 and float(d.max()) > 1.0
+    assert torch.allclose(shifted.sum((1, 2, 3)), x.sum((1, 2, 3)), rtol=1e-4)  # mass kept away from borders
+    rotated = RandomAffine(max_shift=0.0, max_degrees=90.0, fill=0.0)(x, torch.Generator().manual_seed(0))
+    assert torch.allclose(com(rotated), c0, atol=0.05)  # rotation about the image centre (15.5, 15.5)
+
+
+def test_flip_and_gaussian_shift_statistics():
+    x = torch.arange(6.0).reshape(1, 1, 1, 6).expand(400, 1, 1, 6).contiguous()
+    y = RandomHorizontalFlip(0.5)(x, torch.Generator().manual_seed(0))
+    flipped = (y[:, 0, 0, 0] == 5).float().mean()
+    assert 0.4 < float(flipped) < 0.6
+    assert torch.equal(RandomHorizontalFlip(1.0)(x), x.flip(-1))
+    pts = torch.zeros(20000, 2)
+    t = mixture_shift(0.1)(pts, torch.Generator().manual_seed(0))  # eq. 4: t ~ N(0, Sigma/2), Sigma = 0.01 I
+    assert abs(float(t.var(0).mean()) - 0.01 / 2) < 2e-4
+    with pytest.raises(ValueError, match="std"):
+        GaussianShift(-1.0)
+    with pytest.raises(ValueError, match="images"):
+        RandomAffine()(torch.zeros(3, 2))
+
+
+# -- networks -----------------------------------------------------------------------------------------------
+def test_pair_discriminator_order_matters_and_heads_have_the_right_shapes():
+    torch.manual_seed(0)
+    _, _, d = mlp_ivegan(2, 3, 4)
+    a, b = torch.randn(5, 2), torch.randn(5, 2)
+    assert not torch.allclose(d.pair(a, b), d.pair(b, a)), "swapping candidate and original changes D"
+    pair, marg = d(a, b, torch.cat([a, b]))
+    assert pair.shape == (5,) and marg.shape == (10,)
+    assert torch.allclose(pair, d.pair(a, b)) and torch.allclose(marg[:5], d.marginal(a))
+    # the pair head reads [D_enc(original), D_enc(candidate)]: the original first
+    lin = d.pair_head[0]
+    h = torch.tanh(F.linear(torch.cat([b, a], 1), lin.weight, lin.bias))
+    assert torch.allclose(d.pair_head[2](h).squeeze(1), d.pair(a, b), atol=1e-6)
+    torch.manual_seed(0)
+    _, _, dc = conv_ivegan(1, 16, width=1 / 16, feature_dim=4)
+    dc.eval()
+    u, v = torch.rand(3, 1, 16, 16), torch.rand(3, 1, 16, 16)
+    assert not torch.allclose(dc.pair(u, v), dc.pair(v, u))
+
+
+@pytest.mark.parametrize("layout,channels,size", [("mnist", 1, 28), ("mnist", 1, 32), ("celeba", 3, 64)])
+def test_conv_networks_map_images_to_codes_and_back(layout, channels, size):
+    torch.manual_seed(0)
+    e, g, d = conv_ivegan(channels, size, z_dim=5, noise_dim=2, layout=layout, width=1 / 32, feature_dim=6,
+                          head_width=1 / 16)
+    x = torch.rand(2, channels, size, size) * 2 - 1
+    with torch.no_grad():
+        z = e(x)
+        out = g(torch.randn(2, 2), z)
+    assert z.shape == (2, 5) and float(z.abs().max()) < 1
+    assert out.shape == x.shape and float(out.abs().max()) <= 1
+    assert d.pair(out, x).shape == (2,) and d.marginal(out).shape == (2,)
+    with pytest.raises(ValueError, match="encoder expects"):
+        e(torch.rand(2, channels, size + 2, size + 2))
+    with pytest.raises(ValueError, match="generator expects"):
+        g(torch.randn(2, 3), z)
+
+
+def test_baseline_discriminator_has_no_pair_head():
+    _, _, d = mlp_ivegan(2, pair=False, with_encoder=False)
+    with pytest.raises(ValueError, match="no pair head"):
+        d.pair(torch.zeros(1, 2), torch.zeros(1, 2))
+
+
+def test_config_refuses_bad_values():
+    with pytest.raises(ValueError, match="method"):
+        IVEGANConfig(method="wgan")
+    with pytest.raises(ValueError, match="z_dim"):
+        IVEGANConfig(z_dim=0)
+    with pytest.raises(ValueError, match="square images"):
+        build(IVEGANConfig(arch="conv"), (1, 8, 6))
+
+
+# -- eq. 3 ---------------------------------------------------------------------------------------------------
+def test_loss_terms_equal_a_hand_computation():
+    pr, pf = torch.tensor([0.3, -1.2, 2.0], dtype=torch.float64), torch.tensor([-0.5, 0.7, 0.0], dtype=torch.float64)
+    mr, mf = torch.tensor([1.5, -0.1, 0.4], dtype=torch.float64), torch.tensor([0.2, -2.0, 1.1], dtype=torch.float64)
+    sig = lambda t: 1 / (1 + torch.exp(-t))  # noqa: E731
+    v = (torch.log(sig(pr)).mean() + torch.log(1 - sig(pf)).mean() + torch.log(sig(mr)).mean()
+         + torch.log(1 - sig(mf)).mean())
+    assert torch.allclose(discriminator_loss(pr, pf, mr, mf), -v)
+    terms = loss_terms(pr, pf, mr, mf)
+    assert torch.allclose(terms["pair_fake"], -torch.log(1 - sig(pf)).mean())
+    assert torch.allclose(generator_loss(pf, mf), -(torch.log(sig(pf)).mean() + torch.log(sig(mf)).mean()))
+    assert torch.allclose(generator_loss(pf, mf, saturating=True),
+                          torch.log(1 - sig(pf)).mean() + torch.log(1 - sig(mf)).mean())
+    assert torch.allclose(discriminator_loss(None, None, mr, mf),
+                          -(torch.log(sig(mr)).mean() + torch.log(1 - sig(mf)).mean()))
+    with pytest.raises(ValueError, match="together"):
+        loss_terms(pr, None, mr, mf)
+
+
+def _tiny_run(method: str, dtype=torch.float64):
+    torch.set_default_dtype(dtype)
+    try:
+        cfg = IVEGANConfig(dataset="ring8", method=method, z_dim=3, noise_dim=4, hidden=8, steps=1, batch_size=6,
+                           lr_g=0.05, lr_d=0.05, device="cpu", progress=False)
+        torch.manual_seed(0)
+        e, g, d = build(cfg, (2,))
+    finally:
+        torch.set_default_dtype(torch.float32)
+    modules = {"G": g, "D": d} if e is None else {"E": e, "G": g, "D": d}
+    gen_params = list(g.parameters()) + ([] if e is None else list(e.parameters()))
+    opts = {"gen": torch.optim.Adam(gen_params, lr=0.05), "disc": torch.optim.Adam(d.parameters(), lr=0.05)}
+    tr = Trainer(None, modules, opts, TrainConfig(steps=1, device="cpu", progress=False, finite=("d_loss",)))
+    return cfg, tr
+
+
+def test_one_step_equals_eq3_by_hand_and_moves_every_network():
+    cfg, tr = _tiny_run("ivegan")
+    e0, g0, d0 = (copy.deepcopy(tr.raw(k)) for k in ("E", "G", "D"))
+    x = GaussianMixture.ring().sample(6, torch.Generator().manual_seed(3))[0].double()
+    t = mixture_shift(0.02)
+    torch.manual_seed(7)
+    out = make_step(cfg, t)(tr, (x, None))
+
+    # by hand, replaying the step's random draws in order: z, z' (D step), t, then z, z' (G step)
+    torch.manual_seed(7)
+    n, sig = 6, torch.sigmoid
+    z_d = 2 * torch.rand(n, 3, dtype=torch.float64) - 1
+    noise_d = torch.randn(2 * n, 4, dtype=torch.float64)
+    tx = x + 0.02 / math.sqrt(2) * torch.randn(x.shape, dtype=torch.float64)
+    z_g = 2 * torch.rand(n, 3, dtype=torch.float64) - 1
+    noise_g = torch.randn(2 * n, 4, dtype=torch.float64)
+
+    def pair(d, c, o):
+        return sig(d.pair_head(torch.cat([o, c], 1)).squeeze(1))
+
+    with torch.no_grad():
+        rec = g0(noise_d[:n], e0(x))
+        gen = g0(noise_d[n:], z_d)
+        v = (torch.log(pair(d0, tx, x)).mean() + torch.log(sig(d0.marginal_head(x).squeeze(1))).mean()
+             + torch.log(1 - pair(d0, rec, x)).mean() + torch.log(1 - sig(d0.marginal_head(gen).squeeze(1))).mean())
+    assert abs(float(out["d_loss"]) + float(v)) < 1e-10
+
+    d1 = tr.raw("D")  # D after its update (the G step does not change it)
+    with torch.no_grad():
+        rec = g0(noise_g[:n], e0(x))
+        gen = g0(noise_g[n:], z_g)
+        g_loss = -(torch.log(pair(d1, rec, x)).mean() + torch.log(sig(d1.marginal_head(gen).squeeze(1))).mean())
+    assert abs(float(out["g_loss"]) - float(g_loss)) < 1e-10
+
+    for name, before in (("E", e0), ("G", g0), ("D", d0)):
+        after = tr.raw(name)
+        for (pname, p0), p1 in zip(before.named_parameters(), after.parameters()):
+            assert not torch.equal(p0, p1), f"{name}.{pname} did not move"
+    assert any(p.requires_grad for p in tr.raw("D").marginal_head.parameters())  # D' is part of D
+
+
+def test_baseline_step_trains_g_and_d_prime_only():
+    cfg, tr = _tiny_run("gan")
+    assert "E" not in tr._raw and tr.raw("D").pair_head is None
+    g0, d0 = copy.deepcopy(tr.raw("G")), copy.deepcopy(tr.raw("D"))
+    x = torch.randn(6, 2, dtype=torch.float64)
+    out = make_step(cfg, mixture_shift(0.02))(tr, (x, None))
+    assert set(out) == {"d_loss", "g_loss", "marginal_real", "marginal_fake"}
+    for before, name in ((g0, "G"), (d0, "D")):
+        assert all(not torch.equal(a, b) for a, b in zip(before.parameters(), tr.raw(name).parameters()))
+
+
+def test_conv_training_step_moves_d_enc_and_both_heads(tmp_path):
+    from latentkit.ivegan import fit
+
+    x = torch.rand(16, 1, 16, 16) * 2 - 1
+    ds = ArrayDataset(x, torch.zeros(16, dtype=torch.int64))
+    cfg = IVEGANConfig(dataset="mnist5k", arch="conv", width=1 / 16, feature_dim=4, head_width=1 / 8, z_dim=2,
+                       steps=2, batch_size=8, device="cpu", progress=False)
+    torch.manual_seed(cfg.seed)
+    e0, g0, d0 = build(cfg, (1, 16, 16))
+    run = fit(cfg, tmp_path / "run", dataset=ds)
+    for before, after in ((e0, run.encoder), (g0, run.generator), (d0.features, run.discriminator.features),
+                          (d0.pair_head, run.discriminator.pair_head),
+                          (d0.marginal_head, run.discriminator.marginal_head)):
+        assert any(not torch.equal(a, b) for a, b in zip(before.parameters(), after.parameters()))
+    again = fit(cfg, tmp_path / "run", dataset=ds)  # a finished run is reloaded, not retrained
+    assert again.trainer.step == 2
+    assert all(torch.equal(a, b) for a, b in zip(run.generator.parameters(), again.generator.parameters()))
+
+
+# -- metrics and the chapter's plan --------------------------------------------------------------------------
+def test_mode_coverage_of_the_true_mixture_and_of_a_collapsed_one():
+    ring = GaussianMixture.ring()
+    x, _ = ring.sample(2000, torch.Generator().manual_seed(0))
+    cov = mode_coverage(x, ring)
+    # in 2-D, P(|x - mu| <= 3 sigma) = 1 - exp(-9/2) = 0.9889
+    assert cov["modes_covered"] == 8 and abs(cov["high_quality_share"] - (1 - math.exp(-4.5))) < 0.01
+    cov = mode_coverage(x[(x[:, 0] > 1.5)], ring)
+    assert cov["modes_covered"] == 1
+
+
+def test_chapter_runs_names_every_model():
+    params = dict(device="cpu", seed=0, ring_dataset="grid25", ring_steps=10, ring_batch_size=8, ring_hidden=8,
+                  ring_depth=1, ring_activation="tanh", ring_lr_g=1e-3, ring_lr_d=1e-3, ring_beta1=0.5, ring_seeds=2,
+                  image_dataset="mnist5k", image_size=0, image_layout="mnist", image_noise_dim=4, image_width=0.25,
+                  image_feature_dim=16, image_head_width=0.5, image_steps=10, image_batch_size=8, image_lr_g=1e-3,
+                  image_lr_d=1e-3, image_beta1=0.5, large_code_dim=16, code_dim=3, tchoice_degrees=180.0)
+    runs = chapter_runs(params)
+    assert list(runs) == ["ring_ivegan_seed0", "ring_gan_seed0", "ring_ivegan_seed1", "ring_gan_seed1",
+                          "image_z16", "image_z3", "image_z3_rot180"]
+    assert runs["image_z3_rot180"].max_degrees == 180.0 and runs["image_z3"].max_degrees is None
+    assert runs["ring_gan_seed1"].method == "gan" and runs["ring_gan_seed1"].seed == 1
+
+
+def test_make_transform_follows_the_paper_and_scales_shifts_with_the_image():
+    from latentkit.data import load
+    from latentkit.ivegan import make_transform
+
+    ring = load("ring8", n=16)
+    t = make_transform(IVEGANConfig(dataset="ring8"), ring)
+    assert isinstance(t, GaussianShift) and abs(t.std - 0.02 / math.sqrt(2)) < 1e-9  # eq. 4
+    t = make_transform(IVEGANConfig(dataset="mnist5k", arch="conv"))
+    assert (t.max_shift, t.max_degrees, t.fill) == (4.0, 20.0, -1.0)  # sec. 4.2 at 28 px
+    t = make_transform(IVEGANConfig(dataset="mnist5k", arch="conv", size=14, max_degrees=180.0), strength=0.5)
+    assert (t.max_shift, t.max_degrees) == (1.0, 90.0)
+    t = make_transform(IVEGANConfig(dataset="celeba", arch="conv", size=128, layout="celeba"))
+    assert isinstance(t, Compose) and t.transforms[0].max_shift == 20.0 and t.transforms[1].p == 0.5
+    assert make_transform(IVEGANConfig(dataset="mnist5k", arch="conv"), strength=0.0)(torch.zeros(1, 1, 28, 28)).sum() == 0
