@@ -30,12 +30,12 @@ book: install
 	$(VENV)/bin/jupyter-book build --all -W --keep-going .
 	@echo "book: $(CURDIR)/_build/html/index.html"
 
-# Unit tests, then every chapter under nbval (one pytest run, one summary line).
+# Unit tests, the docstring examples of the library, then every chapter under nbval (one pytest run).
 test: install
-	$(PY) -m pytest -q --nbval-lax --nbval-current-env -p no:cacheprovider $(PYTEST_FLAGS) tests book
+	$(PY) -m pytest -q --nbval-lax --nbval-current-env --doctest-modules -p no:cacheprovider $(PYTEST_FLAGS) tests latentkit book
 
 unit: install
-	$(PY) -m pytest -q $(PYTEST_FLAGS) tests
+	$(PY) -m pytest -q --doctest-modules $(PYTEST_FLAGS) tests latentkit
 
 chapters: install
 	$(PY) -m pytest -q --nbval-lax --nbval-current-env $(PYTEST_FLAGS) book

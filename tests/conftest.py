@@ -9,6 +9,8 @@ import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
+# Scripts run as subprocesses by the tests, and benchmarks (run by hand), are not test modules.
+collect_ignore = ["engine_scripts", "benchmarks"]
 torch.set_num_threads(1)
 
 
