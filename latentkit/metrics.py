@@ -28,7 +28,7 @@ from torch import Tensor, nn
 __all__ = ["bits_per_dim", "silhouette", "knn_accuracy", "linear_probe_accuracy", "separability",
            "gaussian_statistics", "frechet_distance_gaussians", "frechet_distance", "FeatureClassifier",
            "train_feature_classifier", "extract_features", "classifier_frechet_distance",
-           "inception_feature_extractor", "inception_frechet_distance", "mode_coverage"]
+           "inception_feature_extractor", "inception_frechet_distance", "mode_coverage", "pca_codes"]
 
 ArrayLike = Tensor | np.ndarray | Sequence[float]
 
@@ -91,6 +91,17 @@ def linear_probe_accuracy(train_codes: ArrayLike, train_labels: ArrayLike, test_
     clf = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=max_iter))
     clf.fit(a.reshape(len(a), -1), _np(train_labels, np.int64))
     return float(clf.score(b.reshape(len(b), -1), _np(test_labels, np.int64)))
+
+
+def pca_codes(train: ArrayLike, test: ArrayLike, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """Examples flattened and projected to ``dim`` dimensions by a PCA fit on ``train`` (float64): the best
+    linear code of that size, the baseline every learned code is compared with."""
+    from sklearn.decomposition import PCA
+
+    a, b = _np(train), _np(test)
+    a, b = a.reshape(len(a), -1), b.reshape(len(b), -1)
+    pca = PCA(dim, random_state=0).fit(a)
+    return pca.transform(a), pca.transform(b)
 
 
 def separability(train_codes: ArrayLike, train_labels: ArrayLike, test_codes: ArrayLike, test_labels: ArrayLike,

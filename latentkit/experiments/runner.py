@@ -131,8 +131,9 @@ def resolve_parameters(
     return {name: _convert(specs[name], value) for name, value in values.items()}
 
 
-def _preset_values(preset: Preset, overrides: Mapping[str, Any]) -> dict[str, Any]:
-    specs = chapter_parameters(chapter_path(preset))
+def _preset_values(preset: Preset, overrides: Mapping[str, Any],
+                   specs: Mapping[str, ParameterSpec] | None = None) -> dict[str, Any]:
+    specs = chapter_parameters(chapter_path(preset)) if specs is None else specs
     return resolve_parameters(specs, {**preset.parameters, **overrides}, where=f"{preset.chapter} (preset {preset.name})")
 
 
@@ -169,9 +170,10 @@ def run_preset(
     source = chapter_path(preset)
     run_dir = Path(out).expanduser().resolve() / preset.name
     run_dir.mkdir(parents=True, exist_ok=True)
-    params = _preset_values(preset, overrides or {})
+    specs = chapter_parameters(source)
+    params = _preset_values(preset, overrides or {}, specs)
     params["out_dir"] = str(run_dir)
-    if "out_dir" not in chapter_parameters(source):
+    if "out_dir" not in specs:
         raise ParameterError(f"{preset.chapter} does not declare the 'out_dir' parameter every chapter needs")
     papermill.execute_notebook(
         str(source),

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor
 
 from latentkit import metrics
+from latentkit.metrics import pca_codes  # the baseline code, re-exported for the IVE-GAN chapter
 from latentkit.ivegan.models import Encoder, Generator
 
 __all__ = ["generate", "encode", "reconstruct", "interpolate", "mode_coverage", "pca_codes"]
@@ -82,12 +82,3 @@ def mode_coverage(samples: Tensor, mixture: Any, n_std: float = 3.0, min_count: 
     """Modes covered and share of high-quality samples (within ``n_std`` standard deviations of the nearest
     mode) of ``samples`` from a model of the Gaussian mixture ``mixture`` (``latentkit.data``'s)."""
     return metrics.mode_coverage(samples, mixture.means, float(mixture.stds.max()), n_std, min_count)
-
-
-def pca_codes(train: Tensor, test: Tensor, dim: int) -> tuple[np.ndarray, np.ndarray]:
-    """Raw pixels projected to ``dim`` dimensions by a PCA fit on ``train``: the baseline code."""
-    from sklearn.decomposition import PCA
-
-    a, b = train.reshape(len(train), -1).double().numpy(), test.reshape(len(test), -1).double().numpy()
-    pca = PCA(dim, random_state=0).fit(a)
-    return pca.transform(a), pca.transform(b)

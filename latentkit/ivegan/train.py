@@ -187,13 +187,17 @@ def make_step(config: IVEGANConfig, transform: Transform) -> Callable[[Trainer, 
         g_raw = tr.raw("G")
         enc, gen, disc = (tr.module("E") if ivegan else None), tr.module("G"), tr.module("D")
 
+        def reconstruct_and_sample() -> tuple[Tensor, Tensor]:
+            """G(z', E(x)) for the batch (none for the baseline) and G(z', z) for n codes z from the prior."""
+            codes = enc(x) if ivegan else x.new_zeros(0, g_raw.z_dim)
+            z = torch.cat([codes, prior(n, g_raw.z_dim, x)])
+            fakes = gen(_noise(len(z), g_raw.noise_dim, x), z)
+            return fakes[:len(codes)], fakes[len(codes):]
+
         # 1. D and D' ascend V (eq. 3); G and E are held fixed.
         with tr.autocast():
             with torch.no_grad():
-                codes = enc(x) if ivegan else x.new_zeros(0, g_raw.z_dim)
-                z = torch.cat([codes, prior(n, g_raw.z_dim, x)])
-                fakes = gen(_noise(len(z), g_raw.noise_dim, x), z)
-                recon, sample = fakes[:len(codes)], fakes[len(codes):]
+                recon, sample = reconstruct_and_sample()
             if ivegan:
                 tx = transform(x)
                 pair, marg = disc(torch.cat([tx, recon]), torch.cat([x, x]), torch.cat([x, sample]))
@@ -206,10 +210,7 @@ def make_step(config: IVEGANConfig, transform: Transform) -> Callable[[Trainer, 
 
         # 2. G and E descend it, with fresh noise.
         with tr.autocast():
-            codes = enc(x) if ivegan else x.new_zeros(0, g_raw.z_dim)
-            z = torch.cat([codes, prior(n, g_raw.z_dim, x)])
-            fakes = gen(_noise(len(z), g_raw.noise_dim, x), z)
-            recon, sample = fakes[:len(codes)], fakes[len(codes):]
+            recon, sample = reconstruct_and_sample()
             if ivegan:
                 pair, marg = disc(recon, x, sample)
             else:
