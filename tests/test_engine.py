@@ -163,6 +163,19 @@ def test_ema_matches_hand_formula_and_copies_buffers():
         assert torch.equal(a, b)
 
 
+def test_ema_of_a_frozen_parameter_is_exactly_its_value():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 2))
+    ema = EMA(model, 0.9)
+    model[0].requires_grad_(False)  # e.g. a frozen encoder (latentkit.score.represent, second phase)
+    for _ in range(5):
+        with torch.no_grad():
+            model[1].weight.add_(1.0)
+        ema.update(model)
+    assert torch.equal(ema.module[0].weight, model[0].weight)
+    assert not torch.equal(ema.module[1].weight, model[1].weight)
+
+
 def test_ema_follows_a_grown_model():
     model = nn.Sequential(nn.Linear(2, 2))
     ema = EMA(model, 0.5)

@@ -29,8 +29,9 @@ def _frozen_copy(module: nn.Module) -> nn.Module:
 class EMA:
     """Exponential moving average of a module's parameters; buffers are copied.
 
-    After each :meth:`update`, ``ema = decay * ema + (1 - decay) * param`` for every floating-point
-    parameter. If the model's parameters change shape or names (a growing network), the copy is rebuilt
+    After each :meth:`update`, ``ema = decay * ema + (1 - decay) * param`` for every trainable floating-point
+    parameter; frozen ones (``requires_grad=False``) are copied, so that their average is exactly their value.
+    If the model's parameters change shape or names (a growing network), the copy is rebuilt
     from the model and keeps the averages of the parameters that still match (``.module`` is replaced).
 
     Arguments:
@@ -66,7 +67,7 @@ class EMA:
             buffers, ema_buffers = dict(model.named_buffers()), dict(self.module.named_buffers())
         for name, p in params.items():
             e = ema_params[name]
-            if p.dtype.is_floating_point:
+            if p.dtype.is_floating_point and p.requires_grad:
                 e.mul_(self.decay).add_(p.detach(), alpha=1.0 - self.decay)
             else:
                 e.copy_(p)

@@ -5,9 +5,26 @@
 * :mod:`~latentkit.score.exact` -- exact mixture scores, explicit score matching (eq. 3), the constant (eq. 6);
 * :mod:`~latentkit.score.models` -- an MLP and a DDPM++-style U-Net, optionally conditional;
 * :mod:`~latentkit.score.sample` -- reverse-SDE sampling, predictor-corrector;
-* :mod:`~latentkit.score.train` -- configs and ``fit`` on :mod:`latentkit.engine` (imported lazily).
+* :mod:`~latentkit.score.encoder` -- encoders ``E_phi(x_0)``, their penalties and the loss of eq. 8;
+* :mod:`~latentkit.score.train` -- configs and ``fit`` on :mod:`latentkit.engine` (imported lazily);
+* :mod:`~latentkit.score.represent` -- conditional runs: labels (eq. 7), learned codes (eq. 8), section 3.2's
+  schedules (imported lazily);
+* :mod:`~latentkit.score.evaluate` -- codes, probes, latent grids, swapped codes, sample diversity.
 """
 
+from latentkit.score.encoder import (
+    ENCODER_KINDS,
+    PAPER_REG_WEIGHTS,
+    CodeConditionedScore,
+    EncoderOutput,
+    ImageEncoder,
+    MLPEncoder,
+    RepresentationLoss,
+    code_penalty,
+    kl_penalty,
+    l1_penalty,
+    representation_loss,
+)
 from latentkit.score.exact import (
     Estimate,
     MixtureMarginals,
@@ -43,4 +60,6 @@ __all__ = [
     "weighted_dsm_constant",
     "GaussianFourierProjection", "ScoreMLP", "ScoreUNet", "PARAMETERIZATIONS", "as_score_fn",
     "reverse_sde_sample", "euler_maruyama_step", "langevin_step",
+    "ENCODER_KINDS", "PAPER_REG_WEIGHTS", "EncoderOutput", "ImageEncoder", "MLPEncoder", "CodeConditionedScore",
+    "RepresentationLoss", "representation_loss", "code_penalty", "kl_penalty", "l1_penalty",
 ]

@@ -29,7 +29,7 @@ from torch.nn import functional as F
 
 from latentkit.score.sde import SDE, ScoreFn, broadcast
 
-__all__ = ["PARAMETERIZATIONS", "GaussianFourierProjection", "ScoreMLP", "ScoreUNet", "as_score_fn"]
+__all__ = ["PARAMETERIZATIONS", "GaussianFourierProjection", "ResBlock", "ScoreMLP", "ScoreUNet", "as_score_fn"]
 
 PARAMETERIZATIONS = ("edm", "sigma", "none")
 
@@ -161,13 +161,14 @@ def _groups(channels: int) -> int:
 
 class ResBlock(nn.Module):
     """GroupNorm, SiLU, 3x3 conv, plus the embedding as a per-channel bias, then again; a (1x1) skip,
-    and the sum scaled by ``1 / sqrt(2)`` (DDPM++, Song et al. 2021)."""
+    and the sum scaled by ``1 / sqrt(2)`` (DDPM++, Song et al. 2021). ``emb_dim=0``: no embedding
+    (the encoder's downsampling path, which sees only ``x_0``)."""
 
     def __init__(self, cin: int, cout: int, emb_dim: int, dropout: float = 0.0) -> None:
         super().__init__()
         self.norm1 = nn.GroupNorm(_groups(cin), cin)
         self.conv1 = nn.Conv2d(cin, cout, 3, padding=1)
-        self.emb = nn.Linear(emb_dim, cout)
+        self.emb = nn.Linear(emb_dim, cout) if emb_dim else None
         self.norm2 = nn.GroupNorm(_groups(cout), cout)
         self.dropout = nn.Dropout(dropout)
         self.conv2 = nn.Conv2d(cout, cout, 3, padding=1)
@@ -175,9 +176,12 @@ class ResBlock(nn.Module):
         nn.init.zeros_(self.conv2.bias)
         self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else nn.Identity()
 
-    def forward(self, x: Tensor, emb: Tensor) -> Tensor:
+    def forward(self, x: Tensor, emb: Tensor | None = None) -> Tensor:
         h = self.conv1(F.silu(self.norm1(x)))
-        h = h + self.emb(emb)[:, :, None, None]
+        if self.emb is not None:
+            if emb is None:
+                raise ValueError("this residual block takes an embedding; pass emb")
+            h = h + self.emb(emb)[:, :, None, None]
         h = self.conv2(self.dropout(F.silu(self.norm2(h))))
         return (self.skip(x) + h) * (1 / math.sqrt(2))
 

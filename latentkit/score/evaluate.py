@@ -1,0 +1,138 @@
+"""Evaluating learned codes and conditional score models (Abstreiter et al., sections 2.2-3.2, appendix).
+
+* :func:`dsm_against_constant` -- the central check of eq. 8: on the same draws ``(x_0, x_t)``, the DSM
+  loss of a code-conditioned model and the constant ``C`` of eq. 6 for the training set, and their paired
+  difference. An unconditional model cannot go below ``C``; a code carrying information about ``x_0`` can.
+* :func:`code_separability` -- silhouette (euclidean, by class; the measure of Figure 4), kNN and
+  linear-probe accuracies of the codes;
+* :func:`latent_grid` and :func:`sample` -- samples from a grid of codes by the reverse SDE (Figures 2, 3);
+* :func:`swap_codes` -- denoise ``x_t`` of one image with the code of another (Figure 10);
+* :func:`sample_diversity` -- how much samples for one fixed code vary (Figure 11).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from latentkit import metrics
+from latentkit.score.exact import Estimate, score_matching_terms
+from latentkit.score.represent import ReprRun
+from latentkit.score.sample import reverse_sde_sample
+
+__all__ = ["ConstantComparison", "dsm_against_constant", "code_separability", "latent_grid", "sample",
+           "swap_codes", "sample_diversity"]
+
+
+class ConstantComparison(NamedTuple):
+    """DSM loss and the constant of eq. 6 on shared draws at one ``t`` (lambda-weighted, per example)."""
+
+    t: float
+    dsm: Estimate    #: lambda(t) ||s_theta(x_t, t, cond) - grad log p_0t(x_t | x_0)||^2
+    const: Estimate  #: lambda(t) ||grad log p_0t(x_t | x_0) - grad log p_t(x_t)||^2 for the empirical p_0
+    gap: Estimate    #: dsm - const, paired (negative: the condition carries information about x_0)
+
+
+@torch.no_grad()
+def dsm_against_constant(run: ReprRun, t: float, *, n: int | None = None, repeats: int = 1, seed: int = 0,
+                         batch_size: int = 250) -> ConstantComparison:
+    """Eq. 8's loss against eq. 6's constant at time ``t`` on the run's training set.
+
+    Each of ``n`` training examples (default: all of them), ``repeats`` times, is perturbed to ``x_t``;
+    the model is conditioned as it was trained (its code, its label, or nothing) and both terms use the
+    run's weighting ``lambda(t)``. The constant is exact for the empirical distribution of the training set
+    (:meth:`ReprRun.empirical`), so the comparison needs no trained reference model.
+    """
+    g = torch.Generator().manual_seed(seed)
+    x_all, y_all = run.train_data.x, run.train_data.y
+    idx = torch.arange(x_all.shape[0]) if n is None else torch.randperm(x_all.shape[0], generator=g)[:n]
+    idx = idx.repeat(repeats)
+    param = next(run.model.parameters())
+    exact = run.empirical().to(param.device)
+    dsm, const = [], []
+    for i in range(0, idx.shape[0], batch_size):
+        j = idx[i:i + batch_size]
+        x0 = x_all[j].to(param.device, param.dtype)
+        y = y_all[j].to(param.device) if y_all is not None else None
+        cond = run.condition(x0, y)
+        noise = torch.randn(x0.shape, generator=g).to(x0)
+        terms = score_matching_terms(run.score_model, x0, run.sde, exact, cond=cond, t=float(t), noise=noise,
+                                     weighting=run.config.weighting)
+        dsm.append(terms.dsm.cpu())
+        const.append(terms.const.cpu())
+    d, c = torch.cat(dsm), torch.cat(const)
+
+    def est(v: Tensor) -> Estimate:
+        return Estimate(v.mean(), v.std() / math.sqrt(v.numel()))
+
+    return ConstantComparison(float(t), est(d), est(c), est(d - c))
+
+
+def code_separability(train_codes: Tensor | np.ndarray, train_labels: Tensor | np.ndarray,
+                      test_codes: Tensor | np.ndarray, test_labels: Tensor | np.ndarray, k: int = 5) -> dict[str, float]:
+    """``{"silhouette", "knn", "linear"}``: the euclidean silhouette of the test codes by class (Figure 4's
+    measure), and kNN and linear-probe accuracies fit on the training codes (see :mod:`latentkit.metrics`)."""
+    return metrics.separability(train_codes, train_labels, test_codes, test_labels, k=k)
+
+
+def latent_grid(n: int, low: float = -1.0, high: float = 1.0, dim: int = 2) -> Tensor:
+    """An ``n x n`` grid of 2-d codes on ``[low, high]^2`` in row-major order: row ``i`` holds ``z_2`` from
+    ``high`` (top) to ``low``, column ``j`` holds ``z_1`` from ``low`` to ``high`` (as the paper's figures)."""
+    if dim != 2:
+        raise ValueError(f"a latent grid is drawn for 2-d codes, got dim={dim}")
+    a = torch.linspace(low, high, n)
+    z2, z1 = torch.meshgrid(a.flip(0), a, indexing="ij")
+    return torch.stack([z1.reshape(-1), z2.reshape(-1)], dim=1)
+
+
+@torch.no_grad()
+def sample(run: ReprRun, cond: Tensor | None, n: int | None = None, *, steps: int = 200, seed: int = 0,
+           corrector_steps: int = 0) -> Tensor:
+    """Samples of the reverse SDE (eq. 2) conditioned on ``cond`` (codes or one-hot labels; one sample
+    per row), or ``n`` unconditional samples."""
+    param = next(run.model.parameters())
+    shape = tuple(run.train_data.x.shape[1:])
+    count = cond.shape[0] if cond is not None else n
+    if count is None:
+        raise ValueError("pass cond, or n for an unconditional model")
+    g = torch.Generator().manual_seed(seed)
+    return reverse_sde_sample(run.score_model, run.sde, (count, *shape), steps=steps, cond=cond, generator=g,
+                              corrector_steps=corrector_steps, device=param.device).cpu()
+
+
+@torch.no_grad()
+def swap_codes(run: ReprRun, x0: Tensor, t: float, *, steps: int = 100, seed: int = 0) -> tuple[Tensor, Tensor]:
+    """Figure 10: ``out[i, j]`` denoises ``x_t`` of image ``i`` (perturbed to time ``t``) with the code of
+    image ``j`` by the reverse SDE from ``t``. The diagonal uses each image's own code.
+
+    Returns:
+        ``x_t`` of shape ``(n, *event)`` and the denoised images ``out`` of shape ``(n, n, *event)``.
+    """
+    if run.encoder is None:
+        raise ValueError(f"swapping codes needs an encoder run, got code={run.config.code!r}")
+    n = x0.shape[0]
+    param = next(run.model.parameters())
+    g = torch.Generator().manual_seed(seed)
+    x0 = x0.to(param.device, param.dtype)
+    codes = run.encode(x0)
+    std = run.sde.marginal_std(torch.tensor(float(t)))
+    xt = x0 + std * torch.randn(x0.shape, generator=g).to(x0)
+    rows_x = xt.repeat_interleave(n, dim=0)           # image i, n times
+    rows_c = codes.repeat(n, 1)                       # codes 0..n-1 for each i
+    out = reverse_sde_sample(run.score_model, run.sde, tuple(rows_x.shape), steps=steps, cond=rows_c, x_T=rows_x,
+                             t_T=float(t), generator=g, device=param.device)
+    return xt.cpu(), out.reshape(n, n, *x0.shape[1:]).cpu()
+
+
+@torch.no_grad()
+def sample_diversity(run: ReprRun, codes: Tensor, per_code: int = 8, *, steps: int = 200, seed: int = 0) -> float:
+    """Figure 11's measure: for each code, draw ``per_code`` samples and take the per-pixel standard
+    deviation across them; return its mean over pixels and codes (0: the code fixes the sample)."""
+    cond = codes.repeat_interleave(per_code, dim=0)
+    x = sample(run, cond, steps=steps, seed=seed)
+    x = x.reshape(codes.shape[0], per_code, -1)
+    return float(x.std(dim=1).mean())

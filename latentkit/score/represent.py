@@ -1,0 +1,351 @@
+"""Training conditional score models: labels (eq. 7) and learned codes (eq. 8), with section 3.2's schedules.
+
+:class:`ReprConfig` describes one run; ``code`` says what conditions the score model:
+
+* ``"none"`` -- nothing: the unconditional model of chapter 1, the baseline whose loss stops at ``C``;
+* ``"labels"`` -- a one-hot class label ``y(x_0)`` (conditional score matching, eq. 7);
+* ``"deterministic"`` / ``"probabilistic"`` -- an encoder ``E_phi(x_0)`` trained jointly (eq. 8), with
+  the L1 or KL penalty of appendix A.1 (:mod:`latentkit.score.encoder`).
+
+The t-sampling controls what the code holds (section 3.2): ``"uniform_t"`` (3.1), ``"uniform_sigma"``
+(high noise levels, 3.2.1) or a single ``"fixed"`` t (3.2.2). The paper's two-phase recipe -- learn the
+representation under one t-sampling, then freeze the encoder and train on with uniform t for sample
+quality -- is ``frozen_steps > 0``. Each phase is its own resumable engine run in ``out_dir/phase_k``;
+the second starts from the first's final (EMA) weights with a fresh optimizer, so a run killed in either
+phase resumes where it stopped and a finished run reloads at once.
+
+Example:
+    >>> cfg = ReprConfig(dataset="ring8", n_train=512, code="labels", steps=5, progress=False, device="cpu")
+    >>> run = fit(cfg)
+    >>> run.model(torch.zeros(3, 2), torch.ones(3), run.condition(torch.zeros(3, 2), torch.tensor([0, 1, 2]))).shape
+    torch.Size([3, 2])
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from latentkit import data, engine
+from latentkit.score.encoder import (ENCODER_KINDS, PAPER_REG_WEIGHTS, CodeConditionedScore, ImageEncoder,
+                                     MLPEncoder, representation_loss)
+from latentkit.score.exact import MixtureMarginals
+from latentkit.score.losses import dsm_loss, get_t_sampler, get_weighting
+from latentkit.score.models import ScoreMLP, ScoreUNet
+from latentkit.score.sde import VESDE
+
+__all__ = ["CODES", "POINT_SETS", "ReprConfig", "ReprRun", "build", "load_data", "fit", "config_from_parameters",
+           "codes_configs", "sweep_configs", "train_codes_preset", "train_sweep_preset"]
+
+CODES = ("none", "labels") + ENCODER_KINDS
+POINT_SETS = ("swiss_roll", "ring8", "grid25", "gaussian_mixture")
+
+
+@dataclass(frozen=True)
+class ReprConfig:
+    """One conditional score-model run (defaults: chapter 2's CPU scale on 14x14 mnist5k digits)."""
+
+    # data
+    dataset: str = "mnist5k"                 # any set of latentkit.data.load (finite: points are drawn once)
+    n_train: int | None = None               # training examples (None: the whole split)
+    image_size: int | None = 14              # resize images (None: native size)
+    classes: tuple[int, ...] | None = None   # keep these classes only (CIFAR-10's first three: (0, 1, 2))
+    value_range: tuple[float, float] = (0.0, 1.0)  # pixel range of image sets
+    # what conditions the score model
+    code: str = "deterministic"              # "none", "labels", "deterministic" or "probabilistic"
+    latent_dim: int = 2                      # d_z of the encoder (2 for the figures)
+    reg_weight: float | None = None          # L1 / KL weight (None: the paper's 1e-5 / 1e-7)
+    enc_hidden: int = 256                    # width of the encoder's three dense layers
+    cond_layers: int = 4                     # dense layers mapping the code up to the embedding (A.1: four)
+    # score model (and the encoder's downsampling path, which mirrors it)
+    channels: tuple[int, ...] = (16, 32)     # U-Net channels per resolution (paper MNIST: (32, 64))
+    num_res_blocks: int = 1                  # residual blocks per resolution (paper: 2)
+    hidden: int = 128                        # MLP width (point sets)
+    depth: int = 3                           # MLP hidden layers (point sets)
+    parameterization: str = "edm"            # output parameterisation, see latentkit.score.models
+    sigma_data: float | None = None          # data std for "edm" (None: measured on the training set)
+    # SDE and objective
+    sigma_min: float = 0.01                  # VE SDE sigma(0) (paper: 0.01)
+    sigma_max: float = 50.0                  # VE SDE sigma(1) (paper: 50)
+    t_sampling: str = "uniform_t"            # "uniform_t", "uniform_sigma" or "fixed" (phase 1)
+    fixed_t: float = 0.5                     # the t of t_sampling="fixed"
+    weighting: str = "kernel_variance"       # lambda(t) (paper: sigma^2(t))
+    # optimisation
+    steps: int = 1500                        # steps of phase 1 (encoder and score model together)
+    frozen_steps: int = 0                    # steps of phase 2: encoder frozen, uniform t (paper: 80k after 3.2.1)
+    batch_size: int = 64                     # examples per step (per process under torchrun)
+    lr: float = 1e-3                         # Adam learning rate (paper: 2e-4)
+    warmup: int = 0                          # linear warm-up steps of each phase (score_sde: 5000)
+    grad_clip: float | None = 1.0            # max gradient norm (score_sde: 1)
+    ema_decay: float | None = 0.99           # EMA of the weights (score_sde: 0.999)
+    seed: int = 0
+    device: str = "auto"                     # "auto", "cpu", "cuda", "cuda:N", "mps"
+    mixed_precision: bool = False            # bf16 autocast on CUDA
+    checkpoint_every: int = 500
+    log_every: int = 50
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.code not in CODES:
+            raise ValueError(f"ReprConfig.code must be one of {', '.join(CODES)}, got {self.code!r}")
+        if self.t_sampling not in ("uniform_t", "uniform_sigma", "fixed"):
+            raise ValueError(f"ReprConfig.t_sampling must be 'uniform_t', 'uniform_sigma' or 'fixed', "
+                             f"got {self.t_sampling!r}")
+        if self.frozen_steps and self.code not in ENCODER_KINDS:
+            raise ValueError(f"frozen_steps needs an encoder (code 'deterministic' or 'probabilistic'), "
+                             f"got code={self.code!r}")
+        for name in ("channels", "classes", "value_range"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, tuple):
+                object.__setattr__(self, name, tuple(value))
+
+    @property
+    def is_points(self) -> bool:
+        return self.dataset in POINT_SETS
+
+    @property
+    def penalty_weight(self) -> float:
+        """The code penalty's weight: ``reg_weight`` or the paper's value for the encoder kind."""
+        if self.reg_weight is not None:
+            return float(self.reg_weight)
+        return PAPER_REG_WEIGHTS.get(self.code, 0.0)
+
+    def sde(self) -> VESDE:
+        return VESDE(self.sigma_min, self.sigma_max)
+
+
+@dataclass
+class ReprRun:
+    """A trained run: the final (EMA) model in eval mode, the data and each phase's trainer."""
+
+    config: ReprConfig
+    model: nn.Module               #: CodeConditionedScore for an encoder, else the score model
+    sde: VESDE
+    train_data: data.ArrayDataset
+    num_classes: int
+    trainers: list[engine.Trainer] = field(default_factory=list)
+
+    @property
+    def encoder(self) -> nn.Module | None:
+        return self.model.encoder if isinstance(self.model, CodeConditionedScore) else None
+
+    @property
+    def score_model(self) -> nn.Module:
+        return self.model.score if isinstance(self.model, CodeConditionedScore) else self.model
+
+    @property
+    def histories(self) -> list[list[dict]]:
+        return [tr.history for tr in self.trainers]
+
+    def empirical(self) -> MixtureMarginals:
+        """The empirical ``p_0`` of the training set, whose constant (eq. 6) the unconditional loss meets."""
+        return MixtureMarginals.empirical(self.train_data.x)
+
+    @torch.no_grad()
+    def encode(self, x: Tensor, batch_size: int = 500) -> Tensor:
+        """Deterministic codes ``E_phi(x)`` (means for a probabilistic encoder), on ``x``'s device."""
+        if self.encoder is None:
+            raise ValueError(f"this run has no encoder (code={self.config.code!r})")
+        param = next(self.model.parameters())
+        out = [self.encoder.encode(x[i:i + batch_size].to(param.device, param.dtype))
+               for i in range(0, x.shape[0], batch_size)]
+        return torch.cat(out).to(x.device)
+
+    def condition(self, x0: Tensor | None = None, y: Tensor | None = None) -> Tensor | None:
+        """The ``cond`` input the score model expects: one-hot ``y`` (labels), ``E_phi(x0)`` (encoder), None."""
+        code = self.config.code
+        if code == "labels":
+            if y is None:
+                raise ValueError("a label-conditional run needs y")
+            return F.one_hot(y.long(), self.num_classes).float()
+        if code in ENCODER_KINDS:
+            if x0 is None:
+                raise ValueError("an encoder run needs x0")
+            return self.encode(x0)
+        return None
+
+
+def load_data(config: ReprConfig, split: str = "train") -> data.ArrayDataset:
+    """The training (or test) set of ``config`` in memory."""
+    kwargs: dict[str, Any] = {"n": config.n_train if split == "train" else None, "seed": config.seed}
+    if config.classes is not None:
+        kwargs["classes"] = config.classes
+    if not config.is_points:
+        kwargs.update(size=config.image_size, value_range=config.value_range)
+    ds = data.load(config.dataset, split, **kwargs)
+    return ds if isinstance(ds, data.ArrayDataset) else data.ArrayDataset.from_dataset(ds)
+
+
+def build(config: ReprConfig, event_shape: tuple[int, ...], num_classes: int, sigma_data: float) -> nn.Module:
+    """The network of ``config``: a (conditional) score model, with its encoder for eq. 8."""
+    cond_dim = {"none": 0, "labels": num_classes}.get(config.code, config.latent_dim)
+    if len(event_shape) == 1:
+        score: nn.Module = ScoreMLP(event_shape[0], hidden=config.hidden, depth=config.depth, cond_dim=cond_dim,
+                                    cond_layers=config.cond_layers, parameterization=config.parameterization,
+                                    sigma_data=sigma_data)
+    elif len(event_shape) == 3 and event_shape[1] == event_shape[2]:
+        score = ScoreUNet(event_shape[0], event_shape[1], channels=config.channels,
+                          num_res_blocks=config.num_res_blocks, cond_dim=cond_dim, cond_layers=config.cond_layers,
+                          parameterization=config.parameterization, sigma_data=sigma_data)
+    else:
+        raise ValueError(f"need (D,) points or square (C, H, W) images, got examples of shape {event_shape}")
+    if config.code not in ENCODER_KINDS:
+        return score
+    if len(event_shape) == 1:
+        encoder: nn.Module = MLPEncoder(event_shape[0], config.latent_dim, hidden=config.hidden, kind=config.code)
+    else:
+        encoder = ImageEncoder(event_shape[0], event_shape[1], channels=config.channels,
+                               num_res_blocks=config.num_res_blocks, latent_dim=config.latent_dim,
+                               hidden=config.enc_hidden, kind=config.code)
+    return CodeConditionedScore(score, encoder)
+
+
+def _phase_dirs(out_dir: Path | None, n: int) -> list[Path | None]:
+    return [None if out_dir is None else out_dir / f"phase_{k}" for k in range(n)]
+
+
+def fit(config: ReprConfig, out_dir: str | Path | None = None) -> ReprRun:
+    """Train (or resume, or reload) a conditional score model on eq. 7 / eq. 8, phase by phase.
+
+    Logged per phase: ``loss`` (what is minimised), ``dsm`` (the weighted DSM term), ``penalty`` (the code
+    penalty before weighting) and ``grad_norm``.
+    """
+    engine.seed_everything(config.seed)
+    sde = config.sde()
+    train = load_data(config)
+    if config.code == "labels" and train.y is None:
+        raise ValueError(f"code='labels' needs a labelled dataset; {config.dataset!r} has no labels")
+    num_classes = int(train.info.num_classes or (int(train.y.max()) + 1 if train.y is not None else 0))
+    sigma_data = config.sigma_data if config.sigma_data is not None else float(train.x.float().std())
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        model = build(config, tuple(train.x.shape[1:]), num_classes, sigma_data)
+    out = Path(out_dir) if out_dir is not None else None
+    phases = [(config.steps, config.t_sampling, config.penalty_weight)]
+    if config.frozen_steps:
+        phases.append((config.frozen_steps, "uniform_t", 0.0))
+    dirs = _phase_dirs(out, len(phases))
+    run = ReprRun(config, model, sde, train, num_classes)
+    lam = get_weighting(config.weighting, sde)
+    for k, (steps, t_sampling, reg_weight) in enumerate(phases):
+        if k == 1:
+            model = copy.deepcopy(run.trainers[-1].ema_module("model")).requires_grad_(True)
+            model.freeze_encoder()
+            model.train()
+        params = [p for p in model.parameters() if p.requires_grad]
+        optimizer = torch.optim.Adam(params, lr=config.lr)
+        warmup = max(config.warmup, 0)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup) if warmup else 1.0)
+        desc = f"{config.code} code, {t_sampling}" + (f" t={config.fixed_t}" if t_sampling == "fixed" else "")
+        tr = engine.Trainer(dirs[k], {"model": model}, {"model": optimizer}, engine.TrainConfig(
+            steps=steps, seed=config.seed + 1000 * k, device=config.device, mixed_precision=config.mixed_precision,
+            ema_decay=config.ema_decay, grad_clip=config.grad_clip, checkpoint_every=config.checkpoint_every,
+            log_every=config.log_every, progress=config.progress, desc=f"phase {k + 1}/{len(phases)}: {desc}"),
+            {"model": scheduler})
+        draw = data.batch_sampler(train, config.batch_size, tr.device)
+        t_sampler = get_t_sampler(t_sampling, sde, t=config.fixed_t)
+        tr.fit(_step_fn(run, t_sampler, lam, reg_weight), draw)
+        run.trainers.append(tr)
+    run.model = run.trainers[-1].ema_module("model").eval()
+    return run
+
+
+def _step_fn(run: ReprRun, t_sampler, lam, reg_weight: float):
+    """One optimisation step on eq. 8 (an encoder), eq. 7 (labels) or eq. 5 (no condition)."""
+
+    def step(tr: engine.Trainer, batch: tuple[Tensor, Tensor]) -> dict[str, float | Tensor]:
+        x0, y = batch
+        t = t_sampler(x0.shape[0], generator=tr.generator, device=x0.device, dtype=x0.dtype)
+        with tr.autocast():
+            if run.config.code in ENCODER_KINDS:
+                out = representation_loss(tr.module("model"), x0, run.sde, reg_weight=reg_weight, t=t,
+                                          weighting=lam, generator=tr.generator)
+                loss, metrics = out.loss, {"dsm": out.dsm.detach(), "penalty": out.penalty.detach()}
+            else:
+                cond = F.one_hot(y, run.num_classes).to(x0.dtype) if run.config.code == "labels" else None
+                loss = dsm_loss(tr.module("model"), x0, run.sde, cond=cond, t=t, weighting=lam,
+                                generator=tr.generator)
+                metrics = {"dsm": loss.detach()}
+        metrics.update(loss=loss.detach(), grad_norm=tr.backward_step(loss, "model"))
+        return metrics
+
+    return step
+
+
+def _numbers(text: str | Sequence[Any] | None, kind: type) -> tuple:
+    if text is None:
+        return ()
+    if isinstance(text, str):
+        return tuple(kind(v) for v in text.replace(" ", "").split(",") if v)
+    return tuple(kind(v) for v in text)
+
+
+def config_from_parameters(params: Mapping[str, Any], **fixed: Any) -> ReprConfig:
+    """A config from a chapter's (or a preset's) parameters: every name that is a :class:`ReprConfig` field
+    overrides the default. Chapter conventions: ``channels`` and ``classes`` may be comma-separated strings
+    (``""``: all classes), ``image_size=0`` keeps the native size. ``fixed`` wins."""
+    names = {f.name for f in dataclasses.fields(ReprConfig)}
+    values: dict[str, Any] = {k: v for k, v in params.items() if k in names and v is not None}
+    if "channels" in values:
+        values["channels"] = _numbers(values["channels"], int)
+    if "classes" in values:
+        values["classes"] = _numbers(values["classes"], int) or None
+    if values.get("image_size") == 0:
+        values["image_size"] = None
+    values.update(fixed)
+    return ReprConfig(**values)
+
+
+def codes_configs(params: Mapping[str, Any]) -> dict[str, ReprConfig]:
+    """The runs of chapter 2 (``02_conditional_score_matching``), by name: ``labels`` (eq. 7 on the 2-D
+    ring, ``label_steps``), ``uniform_t`` (an L1 encoder under uniform t, section 3.1, ``uniform_steps``) and
+    ``uniform_sigma`` (an encoder of kind ``sigma_code``, by default the KL encoder of Figure 3, under uniform
+    sigma, then ``frozen_steps`` with the encoder frozen, section 3.2.1). The chapter and ``train_codes_preset`` both build them here."""
+    base = config_from_parameters(params)
+    return {
+        "labels": ReprConfig(dataset="ring8", n_train=10_000, code="labels", steps=int(params.get("label_steps", 800)),
+                             batch_size=256, lr=3e-3, hidden=64, seed=base.seed, device=base.device,
+                             progress=base.progress),
+        "uniform_t": dataclasses.replace(base, code="deterministic", t_sampling="uniform_t",
+                                         steps=int(params.get("uniform_steps", base.steps)), frozen_steps=0),
+        "uniform_sigma": dataclasses.replace(base, code=str(params.get("sigma_code", "probabilistic")),
+                                             t_sampling="uniform_sigma",
+                                             steps=int(params.get("sigma_steps", base.steps)),
+                                             frozen_steps=int(params.get("frozen_steps", 0))),
+    }
+
+
+def sweep_configs(params: Mapping[str, Any]) -> dict[str, ReprConfig]:
+    """The runs of chapter 2b (``02b_code_granularity``), by name: one L1 encoder per t of ``sweep_t`` and
+    seed ``seed .. seed + seeds - 1`` trained on that single t only (section 3.2.2), ``sweep_steps`` each,
+    and ``none``: the same network without an encoder at ``compare_t``."""
+    base = dataclasses.replace(config_from_parameters(params), code="deterministic", t_sampling="fixed",
+                               steps=int(params.get("sweep_steps", 500)))
+    seed0, seeds = base.seed, int(params.get("seeds", 1))
+    runs = {"none": dataclasses.replace(base, code="none", fixed_t=float(params.get("compare_t", 0.7)))}
+    for t in _numbers(params.get("sweep_t", "0.7"), float):
+        for s in range(seed0, seed0 + seeds):
+            runs[f"t{t:.2f}_seed{s}"] = dataclasses.replace(base, fixed_t=t, seed=s)
+    return runs
+
+
+def _train_all(configs: Mapping[str, ReprConfig], out_dir: str | Path) -> dict[str, ReprRun]:
+    return {name: fit(cfg, Path(out_dir) / name) for name, cfg in configs.items()}
+
+
+def train_codes_preset(params: Mapping[str, Any], out_dir: str | Path) -> dict[str, ReprRun]:
+    """``python -m latentkit.experiments train repr-*-codes``: every run of :func:`codes_configs` into
+    ``out_dir/NAME`` (safe under ``torchrun``)."""
+    return _train_all(codes_configs(params), out_dir)
+
+
+def train_sweep_preset(params: Mapping[str, Any], out_dir: str | Path) -> dict[str, ReprRun]:
+    """``python -m latentkit.experiments train repr-*-single-t``: every run of :func:`sweep_configs`."""
+    return _train_all(sweep_configs(params), out_dir)
