@@ -250,3 +250,29 @@ def test_paper_presets_build_the_papers_configs():
     assert deep.classes is None and deep.channels == (32, 64, 64, 64) and deep.num_res_blocks == 8
     sweep = sweep_configs(registry.get("repr-mnist-single-t").parameters)
     assert len(sweep) == 1 + 10 * 3 and {c.steps for c in sweep.values()} == {80_000}
+
+
+class _PinnedOrFree(nn.Module):
+    """Exact conditional scores: code > 0 pins p_0 to one image, code < 0 leaves two equally likely."""
+
+    def __init__(self, images: torch.Tensor) -> None:
+        super().__init__()
+        self.one, self.two = MixtureMarginals(images[:1]), MixtureMarginals(images[:2])
+        self.cond_dim = 1
+        self.dummy = nn.Parameter(torch.zeros(()))
+
+    def forward(self, x, std, cond):
+        pinned = (cond[:, 0] > 0).view(-1, *[1] * (x.dim() - 1))
+        return torch.where(pinned, self.one.score(x, std), self.two.score(x, std)).to(x.dtype)
+
+
+def test_sample_diversity_is_zero_when_the_code_pins_the_sample():
+    run = fit(ReprConfig(code="deterministic", steps=0, latent_dim=1, **TINY))
+    images = run.train_data.x[:2]
+    fake = ReprRun(run.config, CodeConditionedScore(_PinnedOrFree(images), run.encoder), run.sde, run.train_data,
+                   run.num_classes)
+    pinned = sample_diversity(fake, torch.ones(2, 1), per_code=6, steps=300)
+    free = sample_diversity(fake, -torch.ones(2, 1), per_code=6, steps=300)
+    spread = (images[0] - images[1]).abs().mean().item() / 2
+    assert pinned < 0.02 * spread
+    assert free > 0.3 * spread
