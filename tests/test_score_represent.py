@@ -73,6 +73,10 @@ def test_penalties_match_hand_computation():
     q = torch.distributions.Normal(mean, (0.5 * logvar).exp())
     ref = torch.distributions.kl_divergence(q, torch.distributions.Normal(0.0, 1.0)).sum(1).mean()
     assert kl_penalty(mean, logvar).item() == pytest.approx(ref.item(), rel=1e-12)
+    # the encoder's own penalty picks KL for a probabilistic output, L1 of the code otherwise
+    from latentkit.score import EncoderOutput
+    assert code_penalty(EncoderOutput(mean, mean, logvar)).item() == pytest.approx(hand / 2, rel=1e-12)
+    assert code_penalty(EncoderOutput(z, z, None)).item() == pytest.approx(3.75)
 
 
 def test_loss_equals_hand_computation():
