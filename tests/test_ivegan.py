@@ -192,13 +192,19 @@ def test_loss_terms_equal_a_hand_computation():
                           -(torch.log(sig(mr)).mean() + torch.log(1 - sig(mf)).mean()))
     with pytest.raises(ValueError, match="together"):
         loss_terms(pr, None, mr, mf)
+    # eq. 3's last term as printed: D' also judges G(z', E(x)) (logits mc)
+    mc = torch.tensor([-0.3, 0.9, 1.7], dtype=torch.float64)
+    assert torch.allclose(discriminator_loss(pr, pf, mr, mf, mc), -v - torch.log(1 - sig(mc)).mean())
+    assert torch.allclose(loss_terms(pr, pf, mr, mf, mc)["marginal_recon"], -torch.log(1 - sig(mc)).mean())
+    assert torch.allclose(generator_loss(pf, mf, marginal_recon=mc),
+                          -(torch.log(sig(pf)).mean() + torch.log(sig(mf)).mean() + torch.log(sig(mc)).mean()))
 
 
-def _tiny_run(method: str, dtype=torch.float64):
+def _tiny_run(method: str, dtype=torch.float64, **options):
     torch.set_default_dtype(dtype)
     try:
         cfg = IVEGANConfig(dataset="ring8", method=method, z_dim=3, noise_dim=4, hidden=8, steps=1, batch_size=6,
-                           lr_g=0.05, lr_d=0.05, device="cpu", progress=False)
+                           lr_g=0.05, lr_d=0.05, device="cpu", progress=False, **options)
         torch.manual_seed(0)
         e, g, d = build(cfg, (2,))
     finally:
@@ -210,8 +216,9 @@ def _tiny_run(method: str, dtype=torch.float64):
     return cfg, tr
 
 
-def test_one_step_equals_eq3_by_hand_and_moves_every_network():
-    cfg, tr = _tiny_run("ivegan")
+@pytest.mark.parametrize("marginal_recon", [False, True])
+def test_one_step_equals_eq3_by_hand_and_moves_every_network(marginal_recon):
+    cfg, tr = _tiny_run("ivegan", marginal_recon=marginal_recon)
     e0, g0, d0 = (copy.deepcopy(tr.raw(k)) for k in ("E", "G", "D"))
     x = GaussianMixture.ring().sample(6, torch.Generator().manual_seed(3))[0].double()
     t = mixture_shift(0.02)
@@ -235,13 +242,18 @@ def test_one_step_equals_eq3_by_hand_and_moves_every_network():
         gen = g0(noise_d[n:], z_d)
         v = (torch.log(pair(d0, tx, x)).mean() + torch.log(sig(d0.marginal_head(x).squeeze(1))).mean()
              + torch.log(1 - pair(d0, rec, x)).mean() + torch.log(1 - sig(d0.marginal_head(gen).squeeze(1))).mean())
+        if marginal_recon:  # eq. 3's last term as printed: D'(G(z', E(x))) is fake too
+            v = v + torch.log(1 - sig(d0.marginal_head(rec).squeeze(1))).mean()
     assert abs(float(out["d_loss"]) + float(v)) < 1e-10
+    assert ("marginal_recon" in out) == marginal_recon
 
     d1 = tr.raw("D")  # D after its update (the G step does not change it)
     with torch.no_grad():
         rec = g0(noise_g[:n], e0(x))
         gen = g0(noise_g[n:], z_g)
         g_loss = -(torch.log(pair(d1, rec, x)).mean() + torch.log(sig(d1.marginal_head(gen).squeeze(1))).mean())
+        if marginal_recon:
+            g_loss = g_loss - torch.log(sig(d1.marginal_head(rec).squeeze(1))).mean()
     assert abs(float(out["g_loss"]) - float(g_loss)) < 1e-10
 
     for name, before in (("E", e0), ("G", g0), ("D", d0)):
@@ -319,3 +331,120 @@ def test_make_transform_follows_the_paper_and_scales_shifts_with_the_image():
     t = make_transform(IVEGANConfig(dataset="celeba", arch="conv", size=128, layout="celeba"))
     assert isinstance(t, Compose) and t.transforms[0].max_shift == 20.0 and t.transforms[1].p == 0.5
     assert make_transform(IVEGANConfig(dataset="mnist5k", arch="conv"), strength=0.0)(torch.zeros(1, 1, 28, 28)).sum() == 0
+
+
+# -- keeping codes out of saturation (code_norm) ------------------------------------------------------------
+@pytest.mark.parametrize("arch", ["mlp", "conv"])
+def test_code_norm_keeps_codes_out_of_the_saturated_corners(arch):
+    """Training grows the code layer's weights until the plain tanh code saturates (|z| > 0.95 almost
+    everywhere); batch norm before the tanh gives each coordinate mean 0 and variance 1 over the batch,
+    so the codes spread like ``tanh(N(0, 1))`` -- close to the prior U(-1, 1) -- whatever that scale."""
+    shares = {}
+    for norm in (False, True):
+        torch.manual_seed(0)
+        if arch == "mlp":
+            e, _, _ = mlp_ivegan(2, 3, 4, code_norm=norm)
+            x = torch.randn(512, 2)
+        else:
+            e, _, _ = conv_ivegan(1, 16, z_dim=3, width=1 / 16, feature_dim=4, code_norm=norm)
+            x = torch.rand(256, 1, 16, 16) * 2 - 1
+        head = e.body[-1]
+        with torch.no_grad():
+            head[0].weight.mul_(50.0)  # what a saturating run does to the code layer
+            head[0].bias.add_(torch.tensor([5.0, -5.0, 0.0]))
+        e.train()
+        with torch.no_grad():
+            z = e(x)
+            pre = head[:-1](e.body[:-1](x))  # the tanh's input
+        assert z.shape == (len(x), 3) and float(z.abs().max()) <= 1
+        shares[norm] = float((z.abs() > 0.95).float().mean())
+        if norm:
+            assert torch.allclose(pre.mean(0), torch.zeros(3), atol=1e-4)
+            assert torch.allclose(pre.var(0, unbiased=False), torch.ones(3), atol=1e-3)
+            assert abs(float(z.std(0).mean()) - 0.63) < 0.1  # std of tanh(N(0, 1)) is 0.63 (U(-1, 1): 0.58)
+    assert shares[False] > 0.5 and shares[True] < 0.15, shares
+
+
+def test_code_norm_is_plumbed_from_the_config_and_the_chapter_parameters():
+    for arch, shape in (("mlp", (2,)), ("conv", (1, 16, 16))):
+        for norm in (False, True):
+            cfg = IVEGANConfig(dataset="ring8" if arch == "mlp" else "mnist5k", arch=arch, code_norm=norm,
+                               width=1 / 16, feature_dim=4)
+            e, _, _ = build(cfg, shape)
+            assert any(isinstance(m, torch.nn.BatchNorm1d) for m in e.body[-1]) == norm
+    params = dict(device="cpu", seed=0, ring_dataset="ring8", ring_steps=10, ring_batch_size=8, ring_hidden=8,
+                  ring_depth=1, ring_activation="tanh", ring_lr_g=1e-3, ring_lr_d=1e-3, ring_beta1=0.5, ring_seeds=1,
+                  ring_code_norm=True, image_dataset="mnist5k", image_size=16, image_layout="mnist",
+                  image_noise_dim=4, image_width=0.25, image_feature_dim=16, image_head_width=0.5, image_steps=10,
+                  image_batch_size=8, image_lr_g=1e-3, image_lr_d=1e-3, image_beta1=0.5, large_code_dim=16,
+                  code_dim=3, tchoice_degrees=180.0, image_arch="mlp", image_hidden=32, image_depth=2,
+                  image_activation="lrelu", image_code_norm=True)
+    runs = chapter_runs(params)
+    assert runs["ring_ivegan_seed0"].code_norm and runs["image_z3"].code_norm and runs["image_z3_rot180"].code_norm
+    assert not runs["ring_ivegan_seed0"].marginal_recon
+    assert chapter_runs({**params, "ring_marginal_recon": True})["ring_ivegan_seed0"].marginal_recon
+    assert (runs["image_z3"].arch, runs["image_z3"].hidden, runs["image_z3"].depth) == ("mlp", 32, 2)
+    del params["ring_code_norm"], params["image_code_norm"], params["image_arch"]
+    runs = chapter_runs(params)  # the paper's choices when not given
+    assert not runs["ring_ivegan_seed0"].code_norm and runs["image_z3"].arch == "conv"
+
+
+def test_a_code_norm_training_step_moves_the_encoder_and_eval_uses_running_statistics():
+    torch.manual_seed(0)
+    cfg = IVEGANConfig(dataset="ring8", n=64, steps=2, batch_size=16, device="cpu", progress=False, code_norm=True)
+    from latentkit.ivegan import fit
+
+    run = fit(cfg)
+    bn = run.encoder.body[-1][1]
+    assert isinstance(bn, torch.nn.BatchNorm1d) and int(bn.num_batches_tracked) > 0
+    assert not run.encoder.training
+    one = torch.zeros(1, 2)
+    with torch.no_grad():
+        z = run.encoder(one)  # a single example: eval mode with running statistics works
+    assert z.shape == (1, 3) and torch.isfinite(z).all()
+
+
+def test_whitening_code_norm_decorrelates_the_codes_and_uses_running_statistics_in_eval():
+    """``code_norm="whiten"``: the tanh's input has zero mean and identity covariance over the batch (a
+    per-coordinate batch norm leaves perfectly correlated coordinates correlated); eval uses running stats."""
+    from latentkit.ivegan.models import BatchWhiten
+
+    torch.manual_seed(0)
+    x = torch.randn(512, 1) @ torch.tensor([[1.0, -2.0, 0.5]]) + 0.1 * torch.randn(512, 3) + 3.0  # one direction
+    bn, wh = torch.nn.BatchNorm1d(3, affine=False), BatchWhiten(3, eps=1e-6)
+    for m in (bn, wh):
+        m.train()
+    cov_bn, cov_wh = torch.cov(bn(x).T), torch.cov(wh(x).detach().T)
+    assert cov_bn[0, 1].abs() > 0.9  # batch norm: still one direction
+    assert torch.allclose(cov_wh, torch.eye(3), atol=1e-3) and torch.allclose(wh(x).mean(0), torch.zeros(3), atol=1e-4)
+    wh.momentum = 1.0
+    wh(x)
+    wh.eval()
+    assert torch.allclose(torch.cov(wh(x).T), torch.eye(3), atol=1e-3) and wh(x[:1]).shape == (1, 3)
+    for arch, shape in (("mlp", (2,)), ("conv", (1, 16, 16))):
+        cfg = IVEGANConfig(dataset="ring8" if arch == "mlp" else "mnist5k", arch=arch, code_norm="whiten",
+                           width=1 / 16, feature_dim=4)
+        e, _, _ = build(cfg, shape)
+        assert isinstance(e.body[-1][1], BatchWhiten)
+        e.train()
+        z = e(torch.randn(32, *shape))
+        z.sum().backward()  # differentiable through the Cholesky factor
+        assert z.shape == (32, 3) and float(z.detach().abs().max()) <= 1 and e.body[-1][0].weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="code_norm"):
+        IVEGANConfig(code_norm="zca")
+
+
+def test_chapter_runs_take_the_code_norm_name_and_separate_step_counts():
+    params = dict(device="cpu", seed=0, ring_dataset="ring8", ring_steps=10, ring_batch_size=8, ring_hidden=8,
+                  ring_depth=1, ring_activation="tanh", ring_lr_g=1e-3, ring_lr_d=1e-3, ring_beta1=0.5, ring_seeds=1,
+                  ring_code_norm="whiten", image_dataset="mnist5k", image_size=16, image_layout="mnist",
+                  image_noise_dim=4, image_width=0.25, image_feature_dim=16, image_head_width=0.5, image_steps=10,
+                  image_batch_size=8, image_lr_g=1e-3, image_lr_d=1e-3, image_beta1=0.5, large_code_dim=16,
+                  code_dim=3, tchoice_degrees=180.0, image_arch="mlp", image_code_norm="whiten",
+                  image_marginal_recon=True, large_code_steps=4, tchoice_steps=6)
+    runs = chapter_runs(params)
+    assert runs["ring_ivegan_seed0"].code_norm == "whiten" and runs["image_z3"].code_norm == "whiten"
+    assert runs["image_z3"].marginal_recon and not runs["ring_ivegan_seed0"].marginal_recon
+    assert [runs[k].steps for k in ("image_z16", "image_z3", "image_z3_rot180")] == [4, 10, 6]
+    runs = chapter_runs({**params, "large_code_steps": 0, "tchoice_steps": 0})  # 0: image_steps (the presets)
+    assert [runs[k].steps for k in ("image_z16", "image_z3", "image_z3_rot180")] == [10, 10, 10]

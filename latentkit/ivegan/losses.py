@@ -38,11 +38,15 @@ def _fake(logits: Tensor) -> Tensor:
 
 
 def loss_terms(pair_real: Tensor | None, pair_fake: Tensor | None, marginal_real: Tensor,
-               marginal_fake: Tensor) -> dict[str, Tensor]:
+               marginal_fake: Tensor, marginal_recon: Tensor | None = None) -> dict[str, Tensor]:
     """The four terms of ``-V`` (eq. 3) by name: ``pair_real = -E log D(T(x), x)``,
     ``pair_fake = -E log(1 - D(G(z', E(x)), x))``, ``marginal_real = -E log D'(x)``,
-    ``marginal_fake = -E log(1 - D'(G(z', z)))``; the pair terms are absent for the plain GAN."""
+    ``marginal_fake = -E log(1 - D'(G(z', z)))``; the pair terms are absent for the plain GAN.
+    Eq. 3 as printed feeds D' with ``G(z', E(x))`` in its last term; given the logits ``marginal_recon``
+    of ``D'(G(z', E(x)))``, that reading is added as ``marginal_recon = -E log(1 - D'(G(z', E(x))))``."""
     terms = {"marginal_real": _real(marginal_real), "marginal_fake": _fake(marginal_fake)}
+    if marginal_recon is not None:
+        terms["marginal_recon"] = _fake(marginal_recon)
     if (pair_real is None) != (pair_fake is None):
         raise ValueError("pair_real and pair_fake come together (IVE-GAN) or not at all (plain GAN)")
     if pair_real is not None:
@@ -51,21 +55,23 @@ def loss_terms(pair_real: Tensor | None, pair_fake: Tensor | None, marginal_real
 
 
 def discriminator_loss(pair_real: Tensor | None, pair_fake: Tensor | None, marginal_real: Tensor,
-                       marginal_fake: Tensor) -> Tensor:
+                       marginal_fake: Tensor, marginal_recon: Tensor | None = None) -> Tensor:
     """``-V`` of eq. 3 (or of eq. 1 without the pair terms): what D and D' minimise.
 
     Arguments:
         pair_real: logits of ``D(T(x), x)``; pair_fake: logits of ``D(G(z', E(x)), x)``;
         marginal_real: logits of ``D'(x)``; marginal_fake: logits of ``D'(G(z', z))``.
     """
-    return sum(loss_terms(pair_real, pair_fake, marginal_real, marginal_fake).values())
+    return sum(loss_terms(pair_real, pair_fake, marginal_real, marginal_fake, marginal_recon).values())
 
 
-def generator_loss(pair_fake: Tensor | None, marginal_fake: Tensor, saturating: bool = False) -> Tensor:
+def generator_loss(pair_fake: Tensor | None, marginal_fake: Tensor, saturating: bool = False,
+                   marginal_recon: Tensor | None = None) -> Tensor:
     """What G and E minimise, from the logits of ``D(G(z', E(x)), x)`` (``None`` for the plain GAN) and of
     ``D'(G(z', z))``: ``-log D(..) - log D'(..)`` (non-saturating), or, with ``saturating=True``, eq. 3's
-    ``log(1 - D(..)) + log(1 - D'(..))``."""
-    parts = [t for t in (pair_fake, marginal_fake) if t is not None]
+    ``log(1 - D(..)) + log(1 - D'(..))``; plus the same term for ``D'(G(z', E(x)))`` when its logits
+    ``marginal_recon`` are given (eq. 3's last term as printed)."""
+    parts = [t for t in (pair_fake, marginal_fake, marginal_recon) if t is not None]
     if saturating:
         return sum(-_fake(t) for t in parts)
     return sum(_real(t) for t in parts)

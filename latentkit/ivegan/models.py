@@ -34,7 +34,8 @@ from typing import Sequence
 import torch
 from torch import Tensor, nn
 
-__all__ = ["Encoder", "Generator", "Discriminator", "mlp_ivegan", "conv_ivegan", "CONV_LAYOUTS", "init_weights"]
+__all__ = ["Encoder", "Generator", "Discriminator", "mlp_ivegan", "conv_ivegan", "code_head", "BatchWhiten",
+           "CODE_NORMS", "CONV_LAYOUTS", "init_weights"]
 
 SLOPE = 0.2  # leaky ReLU slope (appendix B)
 
@@ -81,6 +82,64 @@ def init_weights(module: nn.Module) -> nn.Module:
         if m.bias is not None:
             nn.init.zeros_(m.bias)
     return module
+
+
+class BatchWhiten(nn.Module):
+    """Whitens a batch of codes: ``L^-1 (x - mean)`` with ``L L^T`` the batch covariance (+ ``eps I``), so
+    that the output has zero mean and *identity* covariance -- uncorrelated coordinates, unlike a per-coordinate
+    batch norm, which leaves them free to line up along one direction. Running mean and covariance
+    (``momentum`` as batch norm's) replace the batch statistics in evaluation mode (decorrelated batch
+    normalisation, Huang et al. 2018, with a Cholesky factor in place of ZCA)."""
+
+    def __init__(self, dim: int, momentum: float = 0.1, eps: float = 1e-3):
+        super().__init__()
+        self.dim, self.momentum, self.eps = dim, momentum, eps
+        self.register_buffer("running_mean", torch.zeros(dim))
+        self.register_buffer("running_cov", torch.eye(dim))
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim != 2 or x.shape[1] != self.dim:
+            raise ValueError(f"BatchWhiten({self.dim}) expects (N, {self.dim}), got {tuple(x.shape)}")
+        with torch.autocast(x.device.type, enabled=False):  # covariance and Cholesky factor in float32
+            x32 = x.float()
+            if self.training and x.shape[0] > 1:
+                mean = x32.mean(0)
+                xc = x32 - mean
+                cov = xc.T @ xc / (x.shape[0] - 1)
+                with torch.no_grad():
+                    self.running_mean.lerp_(mean.detach(), self.momentum)
+                    self.running_cov.lerp_(cov.detach(), self.momentum)
+            else:
+                xc, cov = x32 - self.running_mean, self.running_cov
+            chol = torch.linalg.cholesky(cov + self.eps * torch.eye(self.dim, device=x.device, dtype=x32.dtype))
+            return torch.linalg.solve_triangular(chol, xc.T, upper=False).T.to(x.dtype)
+
+    def extra_repr(self) -> str:
+        return f"{self.dim}, momentum={self.momentum}, eps={self.eps}"
+
+
+CODE_NORMS = ("none", "batch", "whiten")
+
+
+def _code_norm_name(code_norm: bool | str) -> str:
+    name = {False: "none", True: "batch"}.get(code_norm, code_norm) if isinstance(code_norm, bool) else code_norm
+    if name not in CODE_NORMS:
+        raise ValueError(f"code_norm must be a bool or one of {CODE_NORMS}, got {code_norm!r}")
+    return name
+
+
+def code_head(n_in: int, z_dim: int, code_norm: bool | str = False) -> nn.Sequential:
+    """The encoder's last layer: dense to ``z_dim``, then tanh. ``code_norm`` (not in the paper) puts a
+    normalisation before the tanh: ``"batch"`` (or ``True``) a batch norm without learned scale or shift,
+    so every code coordinate enters the tanh with mean 0 and variance 1 over the batch -- codes cannot pile
+    up in the saturated corners of ``(-1, 1)^d`` (``tanh(N(0, 1))`` has std 0.63 against the prior's 0.58);
+    ``"whiten"`` a :class:`BatchWhiten`, which also decorrelates the coordinates, as they are under the
+    prior ``U(-1, 1)^d`` (per-coordinate normalisation lets all coordinates encode the same direction);
+    ``"none"`` (or ``False``) nothing."""
+    name = _code_norm_name(code_norm)
+    layers: list[nn.Module] = [nn.Linear(n_in, z_dim)]
+    layers += {"none": [], "batch": [nn.BatchNorm1d(z_dim, affine=False)], "whiten": [BatchWhiten(z_dim)]}[name]
+    return nn.Sequential(*layers, nn.Tanh())
 
 
 def _mlp(sizes: Sequence[int], activation: str, out_activation: str) -> nn.Sequential:
@@ -174,7 +233,8 @@ class Discriminator(nn.Module):
 
 def mlp_ivegan(data_dim: int | tuple[int, ...], z_dim: int = 3, noise_dim: int = 4, hidden: int = 128,
                depth: int = 1, activation: str = "tanh", output: str = "linear", pair: bool = True,
-               with_encoder: bool = True, feature_dim: int | None = None) -> tuple[Encoder | None, Generator, Discriminator]:
+               with_encoder: bool = True, feature_dim: int | None = None,
+               code_norm: bool | str = False) -> tuple[Encoder | None, Generator, Discriminator]:
     """Table 1: ``E``, ``G``, ``D`` (with ``D'``) made of dense layers.
 
     Arguments:
@@ -185,6 +245,8 @@ def mlp_ivegan(data_dim: int | tuple[int, ...], z_dim: int = 3, noise_dim: int =
             radius-2 ring, ``"tanh"`` for images in [-1, 1]).
         feature_dim: ``None``: ``D_enc`` is the identity (table 1); else one dense layer of that size
             with ``activation`` (a CPU-sized stand-in for table 2's convolutional ``D_enc``).
+        code_norm: normalise the code before its tanh: ``"batch"``/``True``, ``"whiten"`` or ``"none"``/``False``
+            (see :func:`code_head`; not in the paper).
     """
     shape = (data_dim,) if isinstance(data_dim, int) else tuple(data_dim)
     dim = math.prod(shape)
@@ -193,7 +255,9 @@ def mlp_ivegan(data_dim: int | tuple[int, ...], z_dim: int = 3, noise_dim: int =
     unflat: list[nn.Module] = [nn.Unflatten(1, shape)] if len(shape) > 1 else []
     e = None
     if with_encoder:
-        e = init_weights(Encoder(nn.Sequential(*flat, *_mlp([dim, *hid, z_dim], activation, "tanh")), z_dim, shape))
+        body = [*flat, *(_mlp([dim, *hid], activation, activation) if hid else []), code_head(hid[-1] if hid else dim,
+                                                                                             z_dim, code_norm)]
+        e = init_weights(Encoder(nn.Sequential(*body), z_dim, shape))
     g = init_weights(Generator(nn.Sequential(*_mlp([noise_dim + z_dim, *hid, dim], activation, output), *unflat),
                                noise_dim, z_dim, shape))
     if feature_dim is None:
@@ -247,7 +311,8 @@ def _up(c_in: int, c_out: int, k: int, s: int, bias: bool) -> nn.Module:
 
 def conv_ivegan(channels: int, size: int, z_dim: int = 3, noise_dim: int = 4, layout: str = "mnist",
                 width: float = 1.0, feature_dim: int = 3, head_width: float = 1.0, output: str = "tanh",
-                pair: bool = True, with_encoder: bool = True) -> tuple[Encoder | None, Generator, Discriminator]:
+                pair: bool = True, with_encoder: bool = True,
+                code_norm: bool | str = False) -> tuple[Encoder | None, Generator, Discriminator]:
     """Tables 2 and 3: convolutional ``E``, ``G``, ``D`` for ``(channels, size, size)`` images.
 
     Arguments:
@@ -257,6 +322,8 @@ def conv_ivegan(channels: int, size: int, z_dim: int = 3, noise_dim: int = 4, la
         head_width: multiplies the hidden sizes of the two discriminator heads (MNIST: 128-64-16 and 64;
             CelebA: 1024-512-128 and 128).
         output: G's output activation (``"tanh"`` for data in [-1, 1], ``"sigmoid"`` as the paper for [0, 1]).
+        code_norm: normalise the code before its tanh: ``"batch"``/``True``, ``"whiten"`` or ``"none"``/``False``
+            (see :func:`code_head`; not in the paper).
     """
     if layout not in CONV_LAYOUTS:
         raise ValueError(f"unknown layout {layout!r}; valid: {', '.join(CONV_LAYOUTS)}")
@@ -270,7 +337,7 @@ def conv_ivegan(channels: int, size: int, z_dim: int = 3, noise_dim: int = 4, la
     enc = None
     if with_encoder:
         convs, n = body()
-        enc = init_weights(Encoder(nn.Sequential(convs, nn.Linear(n, z_dim), nn.Tanh()), z_dim, shape))
+        enc = init_weights(Encoder(nn.Sequential(convs, code_head(n, z_dim, code_norm)), z_dim, shape))
 
     ups = spec["generator"]
     factor = 2 ** sum(1 for _, _, s, _ in ups if s == 2)

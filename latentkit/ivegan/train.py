@@ -4,6 +4,7 @@ One optimisation step (:func:`make_step`) alternates, as usual for GANs:
 
 1. **D and D'** ascend eq. 3 on a batch ``x``: pairs ``(T(x), x)`` are real, ``(G(z', E(x)), x)`` fake;
    ``x`` is real for D', ``G(z', z)`` with ``z ~ U(-1, 1)`` fake (G and E are not updated).
+   With ``marginal_recon=True`` D' also sees ``G(z', E(x))`` as fake, as eq. 3's last term is printed.
 2. **G and E** descend it (non-saturating by default, see :mod:`latentkit.ivegan.losses`) with fresh noise.
 
 ``method="gan"`` is the baseline: the same generator (fed ``z ~ U(-1, 1)`` and ``z'``), the same ``D_enc``
@@ -31,7 +32,7 @@ from torch import Tensor, nn
 from latentkit import data as lkdata
 from latentkit.engine import TrainConfig, Trainer
 from latentkit.ivegan.losses import generator_loss, loss_terms
-from latentkit.ivegan.models import Discriminator, Encoder, Generator, conv_ivegan, mlp_ivegan
+from latentkit.ivegan.models import Discriminator, Encoder, Generator, _code_norm_name, conv_ivegan, mlp_ivegan
 from latentkit.ivegan.transforms import Transform, celeba_transform, mixture_shift, mnist_transform
 
 __all__ = ["IVEGANConfig", "IVEGAN", "POINT_SETS", "build", "make_transform", "load_training_data", "prior",
@@ -60,6 +61,8 @@ class IVEGANConfig:
     width: float = 1.0  # conv: multiplies every channel count (1.0: the paper)
     feature_dim: int = 3  # images: size of D_enc's output (table 2: 3, table 3: 1024); points: D_enc = identity
     head_width: float = 1.0  # conv: multiplies the discriminator heads' hidden sizes
+    marginal_recon: bool = False  # D' also judges G(z', E(x)) as fake (eq. 3's last term as printed)
+    code_norm: bool | str = False  # normalise the code before E's tanh: "batch" (True), "whiten", "none" (False); not in the paper
     strength: float = 1.0  # strength of T (1.0: the paper's; 0: the identity)
     max_degrees: float | None = None  # images: largest rotation of T at strength 1 (None: the paper's 20)
     max_shift: float | None = None  # images: largest shift in px at strength 1 (None: 4/28 MNIST, 20/128 CelebA of the side)
@@ -84,6 +87,7 @@ class IVEGANConfig:
         for name in ("z_dim", "noise_dim", "steps", "batch_size", "hidden", "depth", "feature_dim"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < (0 if name == "steps" else 1):
                 raise ValueError(f"IVEGANConfig.{name} must be a positive int, got {getattr(self, name)!r}")
+        _code_norm_name(self.code_norm)  # raises on an unknown name
         if not self.strength >= 0:
             raise ValueError(f"IVEGANConfig.strength must be >= 0, got {self.strength}")
 
@@ -159,11 +163,13 @@ def build(config: IVEGANConfig, data_shape: tuple[int, ...]) -> tuple[Encoder | 
         points = len(data_shape) == 1
         return mlp_ivegan(data_shape[0] if points else tuple(data_shape), config.z_dim, config.noise_dim,
                           config.hidden, config.depth, config.activation, output="linear" if points else "tanh",
-                          pair=ivegan, with_encoder=ivegan, feature_dim=None if points else config.feature_dim)
+                          pair=ivegan, with_encoder=ivegan, feature_dim=None if points else config.feature_dim,
+                          code_norm=config.code_norm)
     if len(data_shape) != 3 or data_shape[1] != data_shape[2]:
         raise ValueError(f"arch='conv' needs square images (C, H, H), got {data_shape}")
     return conv_ivegan(data_shape[0], data_shape[1], config.z_dim, config.noise_dim, config.layout, config.width,
-                       config.feature_dim, config.head_width, output="tanh", pair=ivegan, with_encoder=ivegan)
+                       config.feature_dim, config.head_width, output="tanh", pair=ivegan, with_encoder=ivegan,
+                       code_norm=config.code_norm)
 
 
 def prior(n: int, dim: int, like: Tensor, generator: torch.Generator | None = None) -> Tensor:
@@ -179,6 +185,7 @@ def _noise(n: int, dim: int, like: Tensor) -> Tensor:
 def make_step(config: IVEGANConfig, transform: Transform) -> Callable[[Trainer, Any], dict[str, float]]:
     """The step function for :meth:`Trainer.fit` (see the module docstring)."""
     ivegan = config.method == "ivegan"
+    recon_to_dprime = ivegan and config.marginal_recon
 
     def step(tr: Trainer, batch: Any) -> dict[str, float]:
         x = batch[0] if isinstance(batch, (tuple, list)) else batch
@@ -200,8 +207,10 @@ def make_step(config: IVEGANConfig, transform: Transform) -> Callable[[Trainer, 
                 recon, sample = reconstruct_and_sample()
             if ivegan:
                 tx = transform(x)
-                pair, marg = disc(torch.cat([tx, recon]), torch.cat([x, x]), torch.cat([x, sample]))
-                terms = loss_terms(pair[:n], pair[n:], marg[:n], marg[n:])
+                pair, marg = disc(torch.cat([tx, recon]), torch.cat([x, x]),
+                                  torch.cat([x, sample, recon] if recon_to_dprime else [x, sample]))
+                terms = loss_terms(pair[:n], pair[n:], marg[:n], marg[n:2 * n],
+                                   marg[2 * n:] if recon_to_dprime else None)
             else:
                 _, marg = disc(None, None, torch.cat([x, sample]))
                 terms = loss_terms(None, None, marg[:n], marg[n:])
@@ -212,10 +221,10 @@ def make_step(config: IVEGANConfig, transform: Transform) -> Callable[[Trainer, 
         with tr.autocast():
             recon, sample = reconstruct_and_sample()
             if ivegan:
-                pair, marg = disc(recon, x, sample)
+                pair, marg = disc(recon, x, torch.cat([sample, recon]) if recon_to_dprime else sample)
             else:
                 pair, marg = disc(None, None, sample)
-            g_loss = generator_loss(pair, marg, config.saturating)
+            g_loss = generator_loss(pair, marg[:n], config.saturating, marg[n:] if recon_to_dprime else None)
         tr.backward_step(g_loss, "gen")
         return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach(), **{k: v.detach() for k, v in terms.items()}}
 
@@ -265,30 +274,48 @@ def chapter_runs(params: Mapping[str, Any]) -> dict[str, IVEGANConfig]:
 
     * ``ring_{method}_seed{k}``: IVE-GAN and the baseline on ``ring_dataset``, ``ring_seeds`` seeds.
     * ``image_z{large_code_dim}`` and ``image_z{code_dim}``: IVE-GAN on ``image_dataset`` with the
-      paper's T; ``image_z{code_dim}_rot{tchoice_degrees}``: the same with rotations up to
-      ``tchoice_degrees`` (the T-choice experiment).
+      paper's T (``image_arch``: ``"conv"``, table 2/3, or ``"mlp"``, dense layers of ``image_hidden``
+      units, a CPU stand-in); ``image_z{code_dim}_rot{tchoice_degrees}``: the same with rotations up to
+      ``tchoice_degrees`` (the T-choice experiment). The large-code run trains ``large_code_steps`` steps
+      (optional; default ``image_steps``), the T-choice run ``tchoice_steps`` (optional; default
+      ``image_steps``; the chapter compares it with the 3-d run's snapshot at that step), the 3-d one
+      ``image_steps``.
+    * Optional names default to the paper: ``ring_code_norm``, ``image_code_norm``,
+      ``ring_marginal_recon``, ``image_marginal_recon`` (``False``),
+      ``image_arch`` (``"conv"``).
     """
     p = dict(params)
     device, seed = p.get("device", "cpu"), int(p.get("seed", 0))
     runs: dict[str, IVEGANConfig] = {}
     ring = dict(dataset=p["ring_dataset"], n=p.get("ring_n"), steps=p["ring_steps"], batch_size=p["ring_batch_size"],
                 hidden=p["ring_hidden"], depth=p["ring_depth"], activation=p["ring_activation"],
-                lr_g=p["ring_lr_g"], lr_d=p["ring_lr_d"], beta1=p["ring_beta1"], device=device,
+                lr_g=p["ring_lr_g"], lr_d=p["ring_lr_d"], beta1=p["ring_beta1"],
+                code_norm=p.get("ring_code_norm", False),
+                marginal_recon=bool(p.get("ring_marginal_recon", False)), device=device,
                 checkpoint_every=max(1, p["ring_steps"]), log_every=50, progress=p.get("progress", True))
     for k in range(int(p["ring_seeds"])):
         for method in ("ivegan", "gan"):
             runs[f"ring_{method}_seed{seed + k}"] = IVEGANConfig(method=method, seed=seed + k, **ring)
-    image = dict(dataset=p["image_dataset"], n=p.get("image_n"), size=p.get("image_size") or None, arch="conv",
+    image = dict(dataset=p["image_dataset"], n=p.get("image_n"), size=p.get("image_size") or None,
+                 arch=p.get("image_arch", "conv"), hidden=int(p.get("image_hidden", 128)),
+                 depth=int(p.get("image_depth", 1)), activation=p.get("image_activation", "lrelu"),
+                 code_norm=p.get("image_code_norm", False),
+                 marginal_recon=bool(p.get("image_marginal_recon", False)),
                  layout=p["image_layout"], noise_dim=p["image_noise_dim"], width=p["image_width"],
                  feature_dim=p["image_feature_dim"], head_width=p["image_head_width"], steps=p["image_steps"],
                  batch_size=p["image_batch_size"], lr_g=p["image_lr_g"], lr_d=p["image_lr_d"],
                  beta1=p["image_beta1"], seed=seed, device=device, log_every=25,
                  checkpoint_every=max(1, min(p["image_steps"], 2000)), progress=p.get("progress", True))
+    large_steps = int(p.get("large_code_steps") or p["image_steps"])
     for z in dict.fromkeys((int(p["large_code_dim"]), int(p["code_dim"]))):
-        runs[f"image_z{z}"] = IVEGANConfig(z_dim=z, **image)
+        steps = large_steps if z != int(p["code_dim"]) else p["image_steps"]
+        runs[f"image_z{z}"] = IVEGANConfig(z_dim=z, **{**image, "steps": steps,
+                                                      "checkpoint_every": max(1, min(steps, 2000))})
     deg = p["tchoice_degrees"]
-    runs[f"image_z{int(p['code_dim'])}_rot{deg:g}"] = IVEGANConfig(z_dim=int(p["code_dim"]), max_degrees=float(deg),
-                                                                   **image)
+    t_steps = int(p.get("tchoice_steps") or p["image_steps"])
+    runs[f"image_z{int(p['code_dim'])}_rot{deg:g}"] = IVEGANConfig(
+        z_dim=int(p["code_dim"]), max_degrees=float(deg),
+        **{**image, "steps": t_steps, "checkpoint_every": max(1, min(t_steps, 2000))})
     return runs
 
 
@@ -309,5 +336,5 @@ def train_preset(params: Mapping[str, Any], out_dir: str | Path) -> dict[str, IV
     :func:`chapter_runs` (chapter defaults overridden by ``params``) into ``out_dir/<run>``; safe under
     ``torchrun``."""
     values = {**chapter_defaults(), **dict(params)}
-    torch.set_num_threads(int(values.get("train_threads", torch.get_num_threads())))
+    torch.set_num_threads(int(values.get("threads", torch.get_num_threads())))
     return {name: fit(cfg, Path(out_dir) / name) for name, cfg in chapter_runs(values).items()}
