@@ -82,10 +82,15 @@ def _truncate_metrics(path: Path, step: int) -> None:
 
 
 def progress(total: int, desc: str = "", initial: int = 0, disable: bool = False):
-    """A ``tqdm.auto`` progress bar (a widget in notebooks, text in terminals)."""
+    """A ``tqdm.auto`` progress bar (a widget in notebooks, text in terminals), redrawn at most once a second.
+
+    In a notebook every redraw is a few kernel messages; nbval reads them only when a cell has finished, and a
+    cell that trains for minutes with the default ten redraws a second overflows the message queue (the
+    kernel's "idle" message is lost and nbval fails with "Timeout ... waiting for output").
+    """
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=desc, initial=initial, disable=disable, dynamic_ncols=True)
+    return tqdm(total=total, desc=desc, initial=initial, disable=disable, dynamic_ncols=True, mininterval=1.0)
 
 
 def _to_number(name: str, value: Any) -> float | int:
