@@ -3,8 +3,8 @@
 * :func:`dsm_against_constant` -- the central check of eq. 8: on the same draws ``(x_0, x_t)``, the DSM
   loss of a code-conditioned model and the constant ``C`` of eq. 6 for the training set, and their paired
   difference. An unconditional model cannot go below ``C``; a code carrying information about ``x_0`` can.
-* :func:`code_separability` -- silhouette (euclidean, by class; the measure of Figure 4), kNN and
-  linear-probe accuracies of the codes;
+* the class information of codes is measured by :func:`latentkit.metrics.separability` (silhouette, the
+  measure of Figure 4; kNN and linear-probe accuracies);
 * :func:`latent_grid` and :func:`sample` -- samples from a grid of codes by the reverse SDE (Figures 2, 3);
 * :func:`swap_codes` -- denoise ``x_t`` of one image with the code of another (Figure 10);
 * :func:`sample_diversity` -- how much samples for one fixed code vary (Figure 11).
@@ -15,16 +15,14 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
-import numpy as np
 import torch
 from torch import Tensor
 
-from latentkit import metrics
 from latentkit.score.exact import Estimate, score_matching_terms
 from latentkit.score.represent import ReprRun
 from latentkit.score.sample import reverse_sde_sample
 
-__all__ = ["ConstantComparison", "dsm_against_constant", "code_separability", "latent_grid", "sample",
+__all__ = ["ConstantComparison", "dsm_against_constant", "latent_grid", "sample",
            "swap_codes", "sample_diversity"]
 
 
@@ -70,13 +68,6 @@ def dsm_against_constant(run: ReprRun, t: float, *, n: int | None = None, repeat
         return Estimate(v.mean(), v.std() / math.sqrt(v.numel()))
 
     return ConstantComparison(float(t), est(d), est(c), est(d - c))
-
-
-def code_separability(train_codes: Tensor | np.ndarray, train_labels: Tensor | np.ndarray,
-                      test_codes: Tensor | np.ndarray, test_labels: Tensor | np.ndarray, k: int = 5) -> dict[str, float]:
-    """``{"silhouette", "knn", "linear"}``: the euclidean silhouette of the test codes by class (Figure 4's
-    measure), and kNN and linear-probe accuracies fit on the training codes (see :mod:`latentkit.metrics`)."""
-    return metrics.separability(train_codes, train_labels, test_codes, test_labels, k=k)
 
 
 def latent_grid(n: int, low: float = -1.0, high: float = 1.0, dim: int = 2) -> Tensor:

@@ -34,6 +34,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from latentkit import data, engine
+from latentkit.experiments.registry import config_from
 from latentkit.score.encoder import (ENCODER_KINDS, PAPER_REG_WEIGHTS, CodeConditionedScore, ImageEncoder,
                                      MLPEncoder, representation_loss)
 from latentkit.score.exact import MixtureMarginals
@@ -289,18 +290,16 @@ def _numbers(text: str | Sequence[Any] | None, kind: type) -> tuple:
 
 def config_from_parameters(params: Mapping[str, Any], **fixed: Any) -> ReprConfig:
     """A config from a chapter's (or a preset's) parameters: every name that is a :class:`ReprConfig` field
-    overrides the default. Chapter conventions: ``channels`` and ``classes`` may be comma-separated strings
-    (``""``: all classes), ``image_size=0`` keeps the native size. ``fixed`` wins."""
-    names = {f.name for f in dataclasses.fields(ReprConfig)}
-    values: dict[str, Any] = {k: v for k, v in params.items() if k in names and v is not None}
+    overrides the default (``None`` is skipped). Chapter conventions: ``channels`` and ``classes`` may be
+    comma-separated strings (``""``: all classes), ``image_size=0`` keeps the native size. ``fixed`` wins."""
+    values: dict[str, Any] = {k: v for k, v in params.items() if v is not None}
     if "channels" in values:
         values["channels"] = _numbers(values["channels"], int)
     if "classes" in values:
         values["classes"] = _numbers(values["classes"], int) or None
     if values.get("image_size") == 0:
         values["image_size"] = None
-    values.update(fixed)
-    return ReprConfig(**values)
+    return config_from(ReprConfig, values, **fixed)
 
 
 def codes_configs(params: Mapping[str, Any]) -> dict[str, ReprConfig]:
