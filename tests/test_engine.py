@@ -1,14 +1,17 @@
-"""Tests of latentkit.engine: devices, seeding, AMP, EMA, checkpoints, resume, metrics, DDP."""
+"""Tests of latentkit.engine: devices, seeding, AMP, EMA, checkpoints, resume, metrics, locks, signals, DDP."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import os
 import random
 import signal
 import subprocess
 import sys
+import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -20,9 +23,13 @@ from latentkit.engine import (
     EMA,
     CheckpointError,
     MetricsLogger,
+    NonFiniteGradientError,
     NonFiniteLossError,
+    RunLock,
+    RunLockedError,
     TrainConfig,
     Trainer,
+    TrainingInterrupted,
     autocast,
     fit_loss,
     init_distributed,
@@ -419,6 +426,7 @@ def test_kill_and_resume_is_bit_identical(tmp_path):
     command = [sys.executable, str(SCRIPTS / "resume_mlp.py"), str(out), "60"]
     killed = subprocess.run([*command, "37"], env=_script_env(), capture_output=True, timeout=120)
     assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()
+    assert json.loads((out / ".lock").read_text())["pid"] != os.getpid()  # names the dead process, blocks nothing
     assert load_checkpoint(out / "checkpoint.pt")["step"] == 30
     assert read_metrics(out / "metrics.jsonl")[-1]["step"] == 35  # logged after the last checkpoint
 
@@ -442,13 +450,274 @@ def test_kill_and_resume_is_bit_identical(tmp_path):
     assert again.history == reference.history
 
 
-def test_resume_removes_stale_temporary_files(tmp_path):
+def test_resume_deletes_only_temporaries_of_dead_writers(tmp_path):
     config = TrainConfig(steps=3, device="cpu", progress=False)
     _linear_trainer(tmp_path, config).fit(_linear_step, _linear_sample)
-    stale = tmp_path / ".checkpoint.pt.999.deadbeef.tmp"
-    stale.write_bytes(b"half")
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    files = {
+        "dead": tmp_path / f".checkpoint.pt.{dead.pid}.deadbeef.tmp",  # a writer killed mid-save
+        "dead metrics": tmp_path / f".metrics.jsonl.{dead.pid}.00c0ffee.tmp",
+        "own": tmp_path / f".checkpoint.pt.{os.getpid()}.0badcafe.tmp",
+        "live": tmp_path / ".checkpoint.pt.1.feedf00d.tmp",  # PID 1 (init) is alive: it may be writing now
+        "foreign": tmp_path / ".checkpoint.pt.notours.tmp",  # not a name latentkit makes
+    }
+    for path in files.values():
+        path.write_bytes(b"half")
     assert _linear_trainer(tmp_path, config).resume()
-    assert not stale.exists()
+    assert {name for name, path in files.items() if path.exists()} == {"live", "foreign"}
+
+
+# ---------------------------------------------------------------------------------------- run-folder lock
+
+
+def test_run_lock_is_exclusive_names_its_holder_and_is_released(tmp_path):
+    folder = tmp_path / "out" / "name"
+    with RunLock(folder) as lock:  # creates the folder
+        assert lock.held and json.loads((folder / ".lock").read_text())["pid"] == os.getpid()
+        start = time.monotonic()
+        with pytest.raises(RunLockedError) as info:
+            RunLock(folder).acquire()  # a second lock, even in the same process
+        assert time.monotonic() - start < 0.5  # refused at once, never waits
+        message = str(info.value)
+        assert message.startswith(f"run folder {folder} is in use by process {os.getpid()} (this process, started ")
+        assert message.endswith("wait for it to finish or train into another folder (--out / out_dir)")
+        assert "\n" not in message and (info.value.folder, info.value.pid) == (folder, os.getpid())
+        with pytest.raises(RuntimeError, match="not re-entrant"):
+            lock.acquire()
+        with RunLock(folder / "train" / "phase0") as inner:  # a subfolder has a lock of its own
+            assert inner.held
+    assert not lock.held and (folder / ".lock").read_text() == ""
+    with lock:  # taken again after its release
+        assert lock.held
+    (folder / ".lock").write_text(json.dumps({"pid": 1, "host": "h", "started": "then"}))  # left by a dead holder
+    with RunLock(folder):  # only a held flock blocks, never the file
+        pass
+
+
+def test_a_locked_folder_is_refused_before_any_file_is_touched(tmp_path):
+    config = TrainConfig(steps=4, device="cpu", log_every=1, progress=False)
+    _linear_trainer(tmp_path, config).fit(_linear_step, _linear_sample)
+    (tmp_path / f".checkpoint.pt.{os.getpid()}.0badcafe.tmp").write_bytes(b"half")  # resume would delete it
+    with open(tmp_path / "metrics.jsonl", "a") as f:
+        f.write('{"step": 5, "lo')  # resume would drop this partial line
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.name != ".lock"}
+    more = TrainConfig(steps=8, device="cpu", log_every=1, progress=False)
+    with RunLock(tmp_path):
+        for call in (lambda t: t.fit(_linear_step, _linear_sample), Trainer.resume, Trainer.save):
+            trainer = _linear_trainer(tmp_path, more)
+            with pytest.raises(RunLockedError, match=f"is in use by process {os.getpid()}"):
+                call(trainer)
+            assert trainer.step == 0
+        assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.name != ".lock"} == before
+        # a caller holding the lock of a parent folder can train in a subfolder
+        assert _linear_trainer(tmp_path / "train", config).fit(_linear_step, _linear_sample).step == 4
+    assert _linear_trainer(tmp_path, more).fit(_linear_step, _linear_sample).step == 8  # released: it continues
+    assert [r["step"] for r in read_metrics(tmp_path / "metrics.jsonl")] == list(range(1, 9))
+
+
+def test_a_second_process_cannot_train_into_a_running_folder(tmp_path):
+    out = tmp_path / "run"
+    seen = {}
+
+    def step_fn(trainer, x):
+        if trainer.step == 2:  # while this run trains, another process tries the same folder
+            seen["second"] = subprocess.run([sys.executable, str(SCRIPTS / "resume_mlp.py"), str(out), "5"],
+                                            env=_script_env(), capture_output=True, timeout=120)
+        return _linear_step(trainer, x)
+
+    config = TrainConfig(steps=6, device="cpu", log_every=1, checkpoint_every=2, progress=False)
+    _linear_trainer(out, config).fit(step_fn, _linear_sample)
+    second, stderr = seen["second"], seen["second"].stderr.decode()
+    assert second.returncode == 1, stderr
+    assert f"RunLockedError: run folder {out} is in use by process {os.getpid()} (started " in stderr, stderr
+    assert [r["step"] for r in read_metrics(out / "metrics.jsonl")] == [1, 2, 3, 4, 5, 6]
+    assert load_checkpoint(out / "checkpoint.pt")["step"] == 6
+
+
+# -------------------------------------------------------------------------------- non-finite gradients
+
+
+@pytest.mark.parametrize("grad_clip", [None, 1.0])
+def test_non_finite_gradient_stops_before_the_optimizer_step(tmp_path, grad_clip):
+    def step_fn(trainer, x):
+        weight = trainer.raw("model").weight
+        hook = weight.register_hook(lambda g: g * float("nan")) if trainer.step == 4 else None  # in step 5
+        try:
+            return _linear_step(trainer, x)  # the loss itself stays finite
+        finally:
+            if hook is not None:
+                hook.remove()
+
+    config = TrainConfig(steps=10, device="cpu", checkpoint_every=1, log_every=1, grad_clip=grad_clip,
+                         ema_decay=0.9, progress=False)
+    torch.manual_seed(0)
+    model = nn.Linear(2, 1)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.1)
+    tr = Trainer(tmp_path, {"model": model}, {"model": optimizer}, config)
+    with pytest.raises(NonFiniteGradientError) as info:
+        tr.fit(step_fn, _linear_sample)
+    error = info.value
+    assert isinstance(error, NonFiniteLossError)
+    assert str(error) == (f"non-finite gradient norm nan of optimizer 'model' at step 5 of 10 (the optimizer did "
+                          f"not step); the last good checkpoint is {tr.checkpoint_path} (step 4), left intact")
+    assert (error.step, error.optimizer, error.checkpoint) == (5, "model", tr.checkpoint_path)
+    assert np.isnan(error.value)
+    ckpt = load_checkpoint(tr.checkpoint_path)
+    assert ckpt["step"] == 4 and read_metrics(tr.metrics_path)[-1]["step"] == 4
+    saved = [*ckpt["modules"]["model"].values(), *ckpt["ema"]["model"]["module"].values()]
+    assert all(bool(torch.isfinite(v).all()) for v in saved)
+    for name, value in model.state_dict().items():  # the weights in memory are those of step 4
+        assert torch.equal(value, ckpt["modules"]["model"][name]), name
+    assert int(optimizer.state[model.weight]["step"]) == 4
+
+
+def test_save_refuses_non_finite_weights(tmp_path):
+    def poison(target):
+        def step_fn(trainer, x):
+            metrics = _linear_step(trainer, x)
+            if trainer.step == 2:  # in step 3, after the optimizer step: the loss stays finite
+                with torch.no_grad():
+                    target(trainer).view(-1)[0] = float("inf")
+            return metrics
+        return step_fn
+
+    config = TrainConfig(steps=5, device="cpu", checkpoint_every=1, ema_decay=0.5, progress=False)
+    for i, (what, target) in enumerate([("module 'model' parameter 'bias'", lambda t: t.raw("model").bias),
+                                        ("the EMA of module 'model' parameter 'weight'",
+                                         lambda t: t.emas["model"].module.weight)]):
+        tr = _linear_trainer(tmp_path / str(i), config)
+        with pytest.raises(NonFiniteLossError) as info:
+            tr.fit(poison(target), _linear_sample)
+        assert str(info.value) == (f"{what} holds a non-finite value (inf) after step 3 of 5; no checkpoint was "
+                                   f"written; the last good checkpoint is {tr.checkpoint_path} (step 2), left intact")
+        assert load_checkpoint(tr.checkpoint_path)["step"] == 2
+
+
+def test_a_checkpoint_with_non_finite_weights_is_never_called_good(tmp_path):
+    tr = _linear_trainer(tmp_path, TrainConfig(steps=2, device="cpu", progress=False))
+    tr.fit(_linear_step, _linear_sample)
+    ckpt = load_checkpoint(tr.checkpoint_path)
+    ckpt["modules"]["model"]["weight"][0, 0] = float("nan")
+    save_checkpoint(tr.checkpoint_path, ckpt)  # as a version without the check could have written it
+    resumed = _linear_trainer(tmp_path, TrainConfig(steps=4, device="cpu", progress=False))
+    with pytest.warns(UserWarning, match="non-finite weights"), pytest.raises(NonFiniteLossError) as info:
+        resumed.fit(_linear_step, _linear_sample)
+    message = str(info.value)
+    assert "last good" not in message and info.value.checkpoint is None
+    assert (f"the checkpoint {tr.checkpoint_path} (step 2) this run resumed from already holds non-finite "
+            "weights (module 'model' parameter 'weight' = nan)") in message
+
+
+# ------------------------------------------------------------------------------------------------ SIGTERM
+
+
+def test_sigterm_finishes_the_step_checkpoints_it_and_restores_the_handler(tmp_path):
+    received = []
+    original = signal.signal(signal.SIGTERM, lambda signum, frame: received.append(signum))
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def step_fn(trainer, x):
+        metrics = _linear_step(trainer, x)
+        if trainer.step + 1 == 7:  # in step 7
+            os.kill(os.getpid(), signal.SIGTERM)
+        return metrics
+
+    try:
+        config = TrainConfig(steps=20, device="cpu", checkpoint_every=5, log_every=1, progress=False)
+        tr = _linear_trainer(tmp_path / "a", config)
+        with pytest.raises(TrainingInterrupted) as info:
+            tr.fit(step_fn, _linear_sample)
+        assert str(info.value) == (f"stopped by SIGTERM at step 7 of 20; checkpoint {tr.checkpoint_path} (step 7) "
+                                   "written; run the same command again to resume")
+        assert (info.value.step, info.value.checkpoint, info.value.signal) == (7, tr.checkpoint_path, signal.SIGTERM)
+        assert load_checkpoint(tr.checkpoint_path)["step"] == 7 and read_metrics(tr.metrics_path)[-1]["step"] == 7
+        assert signal.getsignal(signal.SIGTERM) is previous and received == []
+
+        short = TrainConfig(steps=7, device="cpu", progress=False)
+        with pytest.raises(TrainingInterrupted, match="at step 7 of 7; checkpoint .* written; the run is complete$"):
+            _linear_trainer(tmp_path / "b", short).fit(step_fn, _linear_sample)
+        with pytest.raises(TrainingInterrupted, match=r"nothing was saved \(an in-memory run, out_dir=None\)$"):
+            _linear_trainer(None, short).fit(step_fn, _linear_sample)
+
+        late = _linear_trainer(tmp_path / "c", TrainConfig(steps=3, device="cpu", progress=False))
+        save = late.save
+
+        def save_then_signal():  # after the last step's check: the signal goes to the previous handler
+            save()
+            os.kill(os.getpid(), signal.SIGTERM)
+
+        late.save = save_then_signal
+        assert late.fit(_linear_step, _linear_sample).step == 3
+        assert received == [signal.SIGTERM] and signal.getsignal(signal.SIGTERM) is previous
+    finally:
+        signal.signal(signal.SIGTERM, original)
+
+
+def test_sigterm_checkpoints_and_the_run_resumes_bit_identically(tmp_path):
+    script = _load_script("resume_mlp")
+    reference = script.train(str(tmp_path / "ref"), 60)  # uninterrupted, in this process
+    out = tmp_path / "run"
+    process = subprocess.Popen([sys.executable, str(SCRIPTS / "resume_mlp.py"), str(out), "60", "--delay", "0.04"],
+                               env=_script_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    metrics, deadline = out / "metrics.jsonl", time.monotonic() + 60
+    try:
+        while not (metrics.is_file() and any(r["step"] >= 10 for r in read_metrics(metrics))):
+            assert process.poll() is None and time.monotonic() < deadline, "the training script did not get to step 10"
+            time.sleep(0.02)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    stderr = stderr.decode()
+    assert process.returncode == 1, stderr  # an exception, not death by the signal
+    step = load_checkpoint(out / "checkpoint.pt")["step"]
+    assert 10 <= step < 60
+    assert (f"TrainingInterrupted: stopped by SIGTERM at step {step} of 60; checkpoint {out / 'checkpoint.pt'} "
+            f"(step {step}) written; run the same command again to resume") in stderr
+    assert read_metrics(metrics)[-1]["step"] == step - step % 5  # logged on the usual schedule only
+
+    resumed = script.train(str(out), 60)
+    assert resumed.start_step == step and resumed.step == 60
+    final = load_checkpoint(out / "checkpoint.pt")
+    for name, value in reference.raw("model").state_dict().items():
+        assert torch.equal(final["modules"]["model"][name], value), name
+    for name, value in reference.ema_module("model").state_dict().items():
+        assert torch.equal(final["ema"]["model"]["module"][name], value), name
+    assert resumed.history == reference.history
+    assert read_metrics(metrics) == read_metrics(tmp_path / "ref" / "metrics.jsonl")
+
+
+# ------------------------------------------------------------------------------------------------ compile
+
+
+def test_compile_is_ignored_off_cuda_and_may_change_when_a_run_continues(tmp_path):
+    with pytest.raises(ValueError, match="TrainConfig.compile"):
+        TrainConfig(steps=1, compile="yes")
+    base = {"steps": 6, "device": "cpu", "log_every": 1, "checkpoint_every": 3, "progress": False}
+    plain = _linear_trainer(None, TrainConfig(**base)).fit(_linear_step, _linear_sample)
+    compiled = _linear_trainer(tmp_path, TrainConfig(**base, compile=True))
+    assert compiled.module("model") is compiled.raw("model")
+    compiled.fit(_linear_step, _linear_sample)
+    assert compiled.history == plain.history
+    for name, value in plain.raw("model").state_dict().items():
+        assert torch.equal(compiled.raw("model").state_dict()[name], value), name
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # switching compile is not a reproducibility warning
+        assert _linear_trainer(tmp_path, TrainConfig(**{**base, "steps": 8})).fit(_linear_step, _linear_sample).step == 8
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="torch.compile is used on CUDA only")
+def test_compile_on_cuda_keeps_plain_modules_and_checkpoints(tmp_path):
+    def step_fn(trainer, x):
+        return _linear_step(trainer, x.to(trainer.device))
+
+    tr = _linear_trainer(tmp_path, TrainConfig(steps=4, device="cuda", compile=True, progress=False))
+    assert tr.module("model") is not tr.raw("model") and type(tr.raw("model")) is nn.Linear
+    tr.fit(step_fn, _linear_sample)
+    assert set(load_checkpoint(tr.checkpoint_path)["modules"]["model"]) == {"weight", "bias"}
+    assert _linear_trainer(tmp_path, TrainConfig(steps=6, device="cuda", progress=False)).fit(step_fn, _linear_sample).step == 6
 
 
 # ----------------------------------------------------------------------------------------------- DDP
@@ -471,3 +740,29 @@ def test_ddp_two_processes_agree_and_resume(tmp_path):
     records = read_metrics(tmp_path / "c" / "metrics.jsonl")  # rank 0 alone writes
     assert [r["step"] for r in records] == [5, 10, 15, 20, 25, 30]
     assert len(load_checkpoint(tmp_path / "c" / "checkpoint.pt")["rng"]) == 2  # one RNG state per rank
+    for r in ranks:  # SIGTERM on rank 1 alone in step 7: every rank stops after step 7, which is saved
+        assert r["d_step"] == 7 and r["d_message"].startswith("stopped by SIGTERM at step 7 of 30; checkpoint ")
+        assert r["e_refused"].startswith(f"run folder {tmp_path / 'e'} is in use by process ")  # rank 0 locked it
+    assert load_checkpoint(tmp_path / "d" / "checkpoint.pt")["step"] == 7
+
+
+def test_a_checkpoint_without_the_training_state_is_refused_with_what_it_lacks(tmp_path):
+    net = nn.Linear(1, 1)
+    save_checkpoint(tmp_path / "checkpoint.pt", {"step": 3, "modules": {"net": net.state_dict()},
+                                                  "optimizers": {"net": {}}})
+    trainer = Trainer(tmp_path, {"net": net}, {"net": torch.optim.SGD(net.parameters(), lr=0.1)},
+                      TrainConfig(steps=5, device="cpu", progress=False))
+    with pytest.raises(CheckpointError, match="lacks 'rng'"):
+        trainer.resume()
+
+
+def test_huge_finite_gradients_whose_float32_norm_overflows_are_stepped_not_refused():
+    """A diverging GAN (the thesis's learning rate 5) has finite gradients whose float32 norm is inf."""
+    net = nn.Linear(4, 1)
+    trainer = Trainer(None, {"net": net}, {"net": torch.optim.SGD(net.parameters(), lr=1e-20)},
+                      TrainConfig(steps=1, device="cpu", progress=False))
+    loss = net(torch.full((2, 4), 1e19)).sum()  # weight gradients 2e19: their squares overflow float32
+    before = net.weight.detach().clone()
+    norm = trainer.backward_step(loss, "net")
+    assert math.isfinite(norm) and norm > 1e19, norm
+    assert not torch.equal(net.weight, before), "the optimizer stepped"

@@ -16,10 +16,34 @@ output directory) driven by :meth:`Trainer.fit`, which calls a *step function* o
   complete run returns at once with its trained weights loaded; raising ``steps`` continues it.
 * **Step numbers.** Inside ``step_fn``, ``trainer.step`` is the number of steps already done; the step being
   taken is ``trainer.step + 1``, which is the number logged to ``metrics.jsonl`` and named in errors.
+* **One process per run folder.** ``fit`` (and a direct ``resume`` or ``save``) holds a :class:`RunLock` on
+  ``out_dir``: an exclusive, non-blocking ``flock`` on ``out_dir/.lock``, which names the holder's PID, host
+  and start time. A second process training into the same folder raises :class:`RunLockedError` at once
+  ("run folder ... is in use by process 1234 (started ... on host ...); wait for it to finish or train into
+  another folder"), before touching any file, so ``metrics.jsonl`` and the checkpoint have one writer. The
+  kernel drops the lock when its process dies (even by ``SIGKILL``): a stale ``.lock`` file never blocks.
+  Locks of different folders are independent (a caller may lock ``OUT/NAME`` while the trainer locks
+  ``OUT/NAME/train``); a second lock on the *same* folder, even in the same process, is refused. Under
+  ``torchrun`` rank 0 holds the lock and every rank raises if it is taken. Temporary checkpoint files
+  (named after their writer's PID) are deleted on resume only when that process is dead.
 * **Errors.** A non-finite metric named in ``config.finite`` raises :class:`NonFiniteLossError` (with the
-  step and the last good checkpoint, which is left intact). A missing, truncated, corrupt or foreign
+  step and the last good checkpoint, which is left intact). A non-finite global gradient norm in
+  ``backward_step`` raises :class:`NonFiniteGradientError` (a :class:`NonFiniteLossError`, naming the step
+  and the optimizer) *before* the optimizer steps, so the weights in memory stay finite. ``save`` refuses
+  to write weights (modules or EMA copies) holding a NaN or an infinity, naming the module and the tensor,
+  so a checkpoint on disk called "last good" always is. A missing, truncated, corrupt or foreign
   checkpoint raises :class:`CheckpointError` naming the file. Checkpoints hold plain ``state_dict``\\ s and
   tensors only and are read with ``torch.load(weights_only=True)``.
+* **SIGTERM** (what schedulers, ``docker stop`` and ``torchrun`` send before killing) does not kill a run
+  mid-step: during ``fit`` (main thread) it sets a flag; the current step finishes and is logged as usual,
+  a checkpoint of it is written and :class:`TrainingInterrupted` is raised ("stopped by SIGTERM at step 37
+  of 100; checkpoint .../checkpoint.pt (step 37) written; run the same command again to resume"), so the
+  process exits with an error status and the same command continues bit-identically. Under ``torchrun``
+  the flag travels with the per-step metrics ``all_reduce``, so every rank stops and saves after the same
+  step. The previous handler is restored when ``fit`` returns.
+* **Compilation.** ``TrainConfig(compile=True)`` wraps the forward modules (``trainer.module(name)``) in
+  ``torch.compile`` on CUDA and is ignored elsewhere; ``raw(name)`` and the checkpoints keep the plain
+  module, so runs with and without it share checkpoints (``compile`` may change when a run continues).
 * **One code path for 1 and N processes.** Under ``torchrun`` (``WORLD_SIZE > 1``) the trainer joins the
   process group (NCCL on CUDA, gloo otherwise), wraps trainable modules in ``DistributedDataParallel``,
   gives each rank its own data generator and noise, averages the metrics over ranks, and lets rank 0
@@ -43,8 +67,10 @@ Example:
     (200, True)
 """
 
-from latentkit.engine.checkpoint import CHECKPOINT_FORMAT, CheckpointError, NonFiniteLossError, load_checkpoint, save_checkpoint
+from latentkit.engine.checkpoint import (CHECKPOINT_FORMAT, CheckpointError, NonFiniteGradientError, NonFiniteLossError,
+                                        TrainingInterrupted, load_checkpoint, save_checkpoint)
 from latentkit.engine.ema import EMA
+from latentkit.engine.lock import RunLock, RunLockedError
 from latentkit.engine.logs import MetricsLogger, progress, read_metrics
 from latentkit.engine.runtime import (DistInfo, autocast, barrier, cleanup_distributed, init_distributed, seed_everything,
                                       select_device)
@@ -56,9 +82,13 @@ __all__ = [
     "DistInfo",
     "EMA",
     "MetricsLogger",
+    "NonFiniteGradientError",
     "NonFiniteLossError",
+    "RunLock",
+    "RunLockedError",
     "TrainConfig",
     "Trainer",
+    "TrainingInterrupted",
     "autocast",
     "barrier",
     "cleanup_distributed",

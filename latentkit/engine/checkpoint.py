@@ -6,13 +6,19 @@ Part of :mod:`latentkit.engine`; see its docstring for the contract.
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import re
 import secrets
+import signal
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import Tensor, nn
+
+from latentkit.engine.lock import _pid_alive
 
 CHECKPOINT_FORMAT = {"format": "latentkit.checkpoint", "version": 1}  # tag added by save_checkpoint
 
@@ -34,6 +40,31 @@ class NonFiniteLossError(FloatingPointError):
                  step: int | None = None, checkpoint: Path | None = None):
         super().__init__(message)
         self.metric, self.value, self.step, self.checkpoint = metric, value, step, checkpoint
+
+
+class NonFiniteGradientError(NonFiniteLossError):
+    """The global gradient norm of an optimizer's parameters is NaN or infinite; the optimizer did not step.
+
+    Besides :class:`NonFiniteLossError`'s attributes (``metric`` is ``None``, ``value`` the norm), ``optimizer``
+    names the optimizer.
+    """
+
+    def __init__(self, message: str, *, optimizer: str, value: float | None = None, step: int | None = None,
+                 checkpoint: Path | None = None):
+        super().__init__(message, value=value, step=step, checkpoint=checkpoint)
+        self.optimizer = optimizer
+
+
+class TrainingInterrupted(RuntimeError):
+    """A signal (``SIGTERM``) stopped :meth:`Trainer.fit` after a step, and a checkpoint of that step was written.
+
+    Attributes: ``step`` (steps done), ``checkpoint`` (its path, ``None`` for an in-memory run) and ``signal``
+    (a ``signal.Signals``). Running the same training again resumes from the checkpoint.
+    """
+
+    def __init__(self, message: str, *, step: int, checkpoint: Path | None, signal: signal.Signals):
+        super().__init__(message)
+        self.step, self.checkpoint, self.signal = step, checkpoint, signal
 
 
 def save_checkpoint(path: str | Path, payload: dict) -> None:
@@ -79,6 +110,59 @@ def save_checkpoint(path: str | Path, payload: dict) -> None:
 def _temp_name(path: Path) -> Path:
     """A fresh temporary name beside ``path`` (same file system, so ``os.replace`` is atomic)."""
     return path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+
+
+def _temp_writer(tmp: Path, path: Path) -> int | None:
+    """The PID in a temporary name that :func:`_temp_name` made for ``path``, or ``None`` if it is not one."""
+    found = re.fullmatch(rf"\.{re.escape(path.name)}\.(\d+)\.[0-9a-f]+\.tmp", tmp.name)
+    return int(found.group(1)) if found else None
+
+
+def _remove_dead_temporaries(path: Path) -> list[Path]:
+    """Delete the temporary files beside ``path`` left by writers that died (or by this process).
+
+    A temporary file of a live process is kept: it may be a checkpoint being written right now. Returns the
+    deleted paths.
+    """
+    removed = []
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        pid = _temp_writer(tmp, path)
+        if pid is not None and (pid == os.getpid() or not _pid_alive(pid)):
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+                removed.append(tmp)
+    return removed
+
+
+def _non_finite_tensor(owners: Iterable[tuple[str, nn.Module]]) -> tuple[str, float] | None:
+    """The first floating parameter or buffer of the named modules that holds a NaN or an infinity (named,
+    e.g. ``"module 'g' parameter 'fc.weight'"``) and that value; ``None`` when all are finite.
+
+    One device synchronisation per module when all is well.
+
+    Example:
+        >>> net = nn.Linear(2, 1)
+        >>> _non_finite_tensor([("module 'net'", net)]) is None
+        True
+        >>> with torch.no_grad():
+        ...     _ = net.bias.fill_(float("inf"))
+        >>> _non_finite_tensor([("module 'net'", net)])
+        ("module 'net' parameter 'bias'", inf)
+    """
+    for owner, module in owners:
+        tensors = [(f"parameter {k!r}", t.detach()) for k, t in module.named_parameters()]
+        tensors += [(f"buffer {k!r}", t) for k, t in module.named_buffers()]
+        tensors = [(k, t) for k, t in tensors if t.is_floating_point()]
+        flags: dict[torch.device, list[Tensor]] = {}
+        for _, t in tensors:
+            flags.setdefault(t.device, []).append(torch.isfinite(t).all())
+        if all(bool(torch.stack(f).all()) for f in flags.values()):
+            continue
+        for kind, t in tensors:
+            bad = ~torch.isfinite(t)
+            if bad.any():
+                return f"{owner} {kind}", float(t[bad][0])
+    return None
 
 
 def _explain_load_error(err: Exception) -> str:

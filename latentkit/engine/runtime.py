@@ -10,7 +10,10 @@ import contextlib
 import os
 import random
 import re
+import signal
+import threading
 from dataclasses import dataclass
+from types import FrameType, TracebackType
 
 import numpy as np
 import torch
@@ -163,3 +166,50 @@ def cleanup_distributed() -> None:
     """Destroy the process group if there is one."""
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
+
+
+# ------------------------------------------------------------------------------------------- signals
+
+
+class DeferredSignal:
+    """While active, a signal (``SIGTERM``) only records that it arrived, in ``received``, for the caller to
+    act on at a safe point (the trainer: after the current step, by checkpointing and stopping).
+
+    Python lets only the main thread install handlers: elsewhere the context does nothing (``received`` stays
+    ``None``). On exit the previous handler is restored; if the block finished normally with a signal still
+    unacted on (``received`` not reset to ``None`` -- it arrived after the caller's last check), the signal
+    is raised again for the previous handler, as if this context had never been there.
+
+    Example:
+        >>> import os
+        >>> with DeferredSignal(signal.SIGTERM) as deferred:
+        ...     os.kill(os.getpid(), signal.SIGTERM)  # would end the process
+        ...     print(deferred.received == signal.SIGTERM)
+        ...     deferred.received = None  # acted on
+        True
+    """
+
+    def __init__(self, signum: int = signal.SIGTERM):
+        self.signum = signum
+        self.received: int | None = None
+        self._previous: object = None
+        self._installed = False
+
+    def _handler(self, signum: int, frame: FrameType | None) -> None:
+        self.received = signum
+
+    def __enter__(self) -> DeferredSignal:
+        self.received = None
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(self.signum, self._handler)
+            self._installed = True
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        if not self._installed:
+            return
+        signal.signal(self.signum, signal.SIG_DFL if self._previous is None else self._previous)
+        self._installed = False
+        if kind is None and self.received is not None:
+            signal.raise_signal(self.received)

@@ -9,8 +9,9 @@ import contextlib
 import dataclasses
 import math
 import random
+import signal
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,10 +23,13 @@ from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.optim.lr_scheduler import LRScheduler
 
-from latentkit.engine.checkpoint import CheckpointError, NonFiniteLossError, load_checkpoint, save_checkpoint
+from latentkit.engine.checkpoint import (CheckpointError, NonFiniteGradientError, NonFiniteLossError, TrainingInterrupted,
+                                        _non_finite_tensor, _remove_dead_temporaries, load_checkpoint,
+                                        save_checkpoint)
 from latentkit.engine.ema import EMA
+from latentkit.engine.lock import RunLock, RunLockedError
 from latentkit.engine.logs import MetricsLogger, _to_number, _truncate_metrics, progress
-from latentkit.engine.runtime import _derive_seed, autocast, barrier, init_distributed, seed_everything
+from latentkit.engine.runtime import DeferredSignal, _derive_seed, autocast, barrier, init_distributed, seed_everything
 
 # ---------------------------------------------------------------------------------------- the trainer
 
@@ -46,6 +50,8 @@ class TrainConfig:
     finite: tuple[str, ...] = ("loss",)  # metrics that must stay finite (else NonFiniteLossError)
     desc: str = "train"  # progress bar label
     ddp_find_unused: bool = False  # DistributedDataParallel(find_unused_parameters=...) under torchrun
+    compile: bool | tuple[str, ...] = False  # torch.compile the forward modules (trainer.module) on CUDA (ignored
+    # elsewhere): True compiles all; a tuple names the ones to compile (e.g. not a critic that needs double backward)
 
     def __post_init__(self) -> None:
         def bad(name: str, rule: str) -> None:
@@ -62,13 +68,17 @@ class TrainConfig:
             bad("ema_decay", "None or in [0, 1]")
         if self.grad_clip is not None and not self.grad_clip > 0:
             bad("grad_clip", "None or > 0")
+        if not isinstance(self.compile, bool):
+            if isinstance(self.compile, str) or not all(isinstance(n, str) for n in self.compile):
+                bad("compile", "a bool or a tuple of module names")
+            object.__setattr__(self, "compile", tuple(self.compile))
         if isinstance(self.finite, str) or not all(isinstance(n, str) for n in self.finite):
             bad("finite", "a tuple of metric names")
         object.__setattr__(self, "finite", tuple(self.finite))
 
 
 # config fields that may change between a run and its continuation without breaking reproducibility
-_RESUMABLE_CHANGES = {"steps", "device", "checkpoint_every", "log_every", "progress", "desc"}
+_RESUMABLE_CHANGES = {"steps", "device", "checkpoint_every", "log_every", "progress", "desc", "compile"}
 
 
 def _lookup(mapping: Mapping[str, Any], name: str, what: str) -> Any:
@@ -130,11 +140,16 @@ class Trainer:
         self.history: list[dict] = []
         self._raw = {name: m.to(self.device) for name, m in modules.items()}
         self._wrapped: dict[str, nn.Module] = {}
+        for name in config.compile if isinstance(config.compile, tuple) else ():
+            _lookup(self._raw, name, "module (TrainConfig.compile names modules)")
         for name, m in self._raw.items():
             trainable = any(p.requires_grad for p in m.parameters())
             if self.dist.world_size > 1 and trainable:
                 ids = [self.device.index] if self.device.type == "cuda" else None
                 m = DistributedDataParallel(m, device_ids=ids, find_unused_parameters=config.ddp_find_unused)
+            compiled = config.compile is True or (isinstance(config.compile, tuple) and name in config.compile)
+            if compiled and self.device.type == "cuda":
+                m = torch.compile(m)  # shares the raw module's parameters; state_dict stays the raw one's
             self._wrapped[name] = m
         self.emas: dict[str, EMA] = {}
         if config.ema_decay is not None:
@@ -143,6 +158,8 @@ class Trainer:
         seed_everything(_derive_seed(config.seed, self.dist.rank, 0))
         self.generator = torch.Generator().manual_seed(_derive_seed(config.seed, self.dist.rank, 1))
         self._checkpoint_step: int | None = None  # step of the last checkpoint saved or loaded
+        self._checkpoint_bad: str | None = None  # the non-finite tensor of a loaded checkpoint, if any
+        self._locked = False  # whether this trainer holds its out_dir's RunLock (on the main rank)
         if self.out_dir is not None and self.dist.is_main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
         self._logger = MetricsLogger(self.metrics_path, enabled=self.dist.is_main) if self.metrics_path else None
@@ -150,7 +167,8 @@ class Trainer:
     # -- access ---------------------------------------------------------------------------------------
 
     def module(self, name: str) -> nn.Module:
-        """The module for forward passes (``DistributedDataParallel``-wrapped under ``torchrun``)."""
+        """The module for forward passes: ``DistributedDataParallel``-wrapped under ``torchrun``, and compiled
+        with ``torch.compile`` on CUDA when ``config.compile`` is set."""
         return _lookup(self._wrapped, name, "module")
 
     def raw(self, name: str) -> nn.Module:
@@ -187,21 +205,35 @@ class Trainer:
 
         Returns:
             The global gradient norm of the optimizer's parameters before clipping (also without clipping).
+
+        Raises:
+            NonFiniteGradientError: a gradient holds NaN or infinity; the optimizer and scheduler did not step.
+            (Huge but finite gradients, whose float32 norm overflows, are measured in float64 and stepped.)
         """
         optimizer = _lookup(self.optimizers, name, "optimizer")
         optimizer.zero_grad(set_to_none=True)
         loss.backward(retain_graph=retain_graph)
         params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
-        if not params:
-            norm = torch.zeros(())
-        elif self.config.grad_clip is not None:
-            norm = nn.utils.clip_grad_norm_(params, self.config.grad_clip)
-        else:
-            norm = nn.utils.get_total_norm([p.grad for p in params])
+        grads = [p.grad for p in params]
+        norm = nn.utils.get_total_norm(grads) if grads else torch.zeros(())
+        value = float(norm)
+        if not math.isfinite(value) and all(bool(torch.isfinite(g).all()) for g in grads):
+            # the float32 sum of squares overflowed: the gradients themselves are finite
+            norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.detach().double()) for g in grads]))
+            value = float(norm)
+        if grads and self.config.grad_clip is not None and math.isfinite(value):
+            nn.utils.clip_grads_with_norm_(params, self.config.grad_clip, norm)
+        if not math.isfinite(value):
+            step = self.step + 1
+            where, checkpoint = self._last_good()
+            raise NonFiniteGradientError(
+                f"non-finite gradient norm {value} of optimizer {name!r} at step {step} of {self.config.steps} "
+                f"(the optimizer did not step); {where}",
+                optimizer=name, value=value, step=step, checkpoint=checkpoint)
         optimizer.step()
         if name in self.schedulers:
             self.schedulers[name].step()
-        return float(norm)
+        return value
 
     # -- checkpoints ------------------------------------------------------------------------------------
 
@@ -234,55 +266,124 @@ class Trainer:
         elif self.device.type == "mps" and "mps" in state:
             torch.mps.set_rng_state(state["mps"])
 
+    def _find_non_finite(self) -> tuple[str, float] | None:
+        owners = [(f"module {n!r}", m) for n, m in self._raw.items()]
+        return _non_finite_tensor(owners + [(f"the EMA of module {n!r}", e.module) for n, e in self.emas.items()])
+
+    def _last_good(self) -> tuple[str, Path | None]:
+        """What error messages say about the checkpoint on disk, and its path if it is a good one to go back to."""
+        if self.checkpoint_path is None:
+            return "no checkpoint is written for an in-memory run (out_dir=None)", None
+        if self._checkpoint_step is None:
+            return f"no checkpoint has been written yet in {self.out_dir}", None
+        if self._checkpoint_bad is not None:
+            return (f"the checkpoint {self.checkpoint_path} (step {self._checkpoint_step}) this run resumed from "
+                    f"already holds non-finite weights ({self._checkpoint_bad}): there is no good checkpoint"), None
+        return (f"the last good checkpoint is {self.checkpoint_path} (step {self._checkpoint_step}), left intact",
+                self.checkpoint_path)
+
+    @contextlib.contextmanager
+    def _run_lock(self) -> Iterator[None]:
+        """Hold ``out_dir``'s :class:`RunLock`: rank 0 takes it and every rank raises if it is taken elsewhere."""
+        if self.out_dir is None or self._locked:
+            yield
+            return
+        lock, refusal = None, None
+        if self.dist.is_main:
+            try:
+                lock = RunLock(self.out_dir).acquire()
+            except RunLockedError as err:
+                refusal = err
+        if self.dist.world_size > 1:  # the other ranks learn whether rank 0 got it (else they would hang)
+            box = [None if refusal is None else (str(refusal), refusal.pid, refusal.host, refusal.started)]
+            dist.broadcast_object_list(box, src=0)
+            if box[0] is not None and refusal is None:
+                message, pid, host, started = box[0]
+                refusal = RunLockedError(message, folder=self.out_dir, pid=pid, host=host, started=started)
+        if refusal is not None:
+            raise refusal
+        self._locked = True
+        try:
+            yield
+        finally:
+            self._locked = False
+            if lock is not None:
+                lock.release()
+
     def save(self) -> None:
-        """Checkpoint now (a collective under ``torchrun``: every rank calls it, rank 0 writes)."""
+        """Checkpoint now (a collective under ``torchrun``: every rank calls it, rank 0 writes).
+
+        Raises:
+            NonFiniteLossError: a floating parameter or buffer of a module or of its EMA copy is NaN or
+                infinite; nothing is written (the previous checkpoint stays).
+            RunLockedError: another process holds ``out_dir`` (when called outside :meth:`fit`).
+        """
         if self.checkpoint_path is None:
             return
-        rng = [self._rng_state()]
-        if self.dist.world_size > 1:
-            rng = [None] * self.dist.world_size
-            dist.all_gather_object(rng, self._rng_state())
-        if self.dist.is_main:
-            save_checkpoint(self.checkpoint_path, {
-                "step": self.step,
-                "modules": {name: m.state_dict() for name, m in self._raw.items()},
-                "optimizers": {name: o.state_dict() for name, o in self.optimizers.items()},
-                "schedulers": {name: s.state_dict() for name, s in self.schedulers.items()},
-                "ema": {name: e.state_dict() for name, e in self.emas.items()},
-                "rng": rng,  # one entry per rank
-                "world_size": self.dist.world_size,
-                "history": self.history,
-                "config": dataclasses.asdict(self.config),
-            })
-        barrier()
-        self._checkpoint_step = self.step
+        with self._run_lock():
+            local = (self._rng_state(), self._find_non_finite())
+            gathered: list[Any] = [local]
+            if self.dist.world_size > 1:
+                gathered = [None] * self.dist.world_size
+                dist.all_gather_object(gathered, local)
+            bad = [(rank, found) for rank, (_, found) in enumerate(gathered) if found is not None]
+            if bad:
+                rank, (what, value) = bad[0]
+                on = f" on rank {rank}" if self.dist.world_size > 1 else ""
+                where, checkpoint = self._last_good()
+                raise NonFiniteLossError(
+                    f"{what} holds a non-finite value ({value}){on} after step {self.step} of {self.config.steps}; "
+                    f"no checkpoint was written; {where}", value=value, step=self.step, checkpoint=checkpoint)
+            if self.dist.is_main:
+                save_checkpoint(self.checkpoint_path, {
+                    "step": self.step,
+                    "modules": {name: m.state_dict() for name, m in self._raw.items()},
+                    "optimizers": {name: o.state_dict() for name, o in self.optimizers.items()},
+                    "schedulers": {name: s.state_dict() for name, s in self.schedulers.items()},
+                    "ema": {name: e.state_dict() for name, e in self.emas.items()},
+                    "rng": [state for state, _ in gathered],  # one entry per rank
+                    "world_size": self.dist.world_size,
+                    "history": self.history,
+                    "config": dataclasses.asdict(self.config),
+                })
+            barrier()
+            self._checkpoint_step, self._checkpoint_bad = self.step, None
 
     def resume(self) -> bool:
         """Load ``out_dir/checkpoint.pt`` if it exists (every module, optimizer, scheduler, EMA, the step,
         the history and all RNG states). Returns whether a checkpoint was loaded.
 
         Without a checkpoint the run starts afresh: metrics records left by an earlier attempt are dropped.
+        Temporary files of writers that died mid-save are deleted (those of live processes are kept).
+
+        Raises:
+            RunLockedError: another process holds ``out_dir`` (when called outside :meth:`fit`).
         """
         path = self.checkpoint_path
         if path is None:
             return False
-        if self.dist.is_main:
-            for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by a writer killed mid-save
-                stale.unlink(missing_ok=True)
-        barrier()
-        if not path.exists():
+        with self._run_lock():
+            if self.dist.is_main:
+                _remove_dead_temporaries(path)
+                _remove_dead_temporaries(self.metrics_path)
+            barrier()
+            if not path.exists():
+                if self.dist.is_main:
+                    _truncate_metrics(self.metrics_path, self.step)
+                barrier()
+                return False
+            ckpt = load_checkpoint(path, map_location="cpu")
+            self._load_payload(ckpt, path)
             if self.dist.is_main:
                 _truncate_metrics(self.metrics_path, self.step)
             barrier()
-            return False
-        ckpt = load_checkpoint(path, map_location="cpu")
-        self._load_payload(ckpt, path)
-        if self.dist.is_main:
-            _truncate_metrics(self.metrics_path, self.step)
-        barrier()
-        return True
+            return True
 
     def _load_payload(self, ckpt: dict, path: Path) -> None:
+        absent = [key for key in ("step", "modules", "optimizers", "rng") if key not in ckpt]
+        if absent:
+            raise CheckpointError(f"checkpoint {path} is not a training checkpoint of latentkit's engine: it lacks "
+                                  f"{', '.join(map(repr, absent))} (it has {sorted(map(str, ckpt))[:8]})")
         for section, names in (("modules", self._raw), ("optimizers", self.optimizers),
                                ("schedulers", self.schedulers)):
             missing = set(names) - set(ckpt.get(section, {}))
@@ -321,18 +422,25 @@ class Trainer:
         self.step = int(ckpt["step"])
         self.history = list(ckpt.get("history", []))
         self._checkpoint_step = self.step
+        found = self._find_non_finite()
+        self._checkpoint_bad = None if found is None else f"{found[0]} = {found[1]}"
+        if found is not None:
+            warnings.warn(f"checkpoint {path} (step {self.step}) holds non-finite weights: {self._checkpoint_bad}",
+                          stacklevel=3)
 
     # -- the loop ---------------------------------------------------------------------------------------
 
-    def _reduce(self, metrics: dict[str, float]) -> dict[str, float]:
-        """Average the metrics over ranks, so every rank logs and checks the same numbers."""
-        if self.dist.world_size == 1 or not metrics:
-            return metrics
+    def _reduce(self, metrics: dict[str, float], stop: bool = False) -> tuple[dict[str, float], bool]:
+        """Average the metrics over ranks, so every rank logs and checks the same numbers, and learn whether
+        any rank was asked to stop, so every rank stops after the same step (one ``all_reduce``)."""
+        if self.dist.world_size == 1:
+            return metrics, stop
         names = sorted(metrics)
         device = self.device if self.device.type == "cuda" else torch.device("cpu")
-        values = torch.tensor([float(metrics[k]) for k in names], dtype=torch.float64, device=device)
+        values = torch.tensor([float(metrics[k]) for k in names] + [float(stop)], dtype=torch.float64, device=device)
         dist.all_reduce(values)
-        return dict(zip(names, (values / self.dist.world_size).tolist()))
+        *sums, stops = values.tolist()
+        return dict(zip(names, (v / self.dist.world_size for v in sums))), stops > 0
 
     def _non_finite(self, metrics: dict[str, float]) -> NonFiniteLossError | None:
         missing = [n for n in self.config.finite if n not in metrics]
@@ -343,22 +451,32 @@ class Trainer:
             value = metrics[name]
             if not math.isfinite(value):
                 step = self.step + 1
-                if self.checkpoint_path is None:
-                    where = "no checkpoint is written for an in-memory run (out_dir=None)"
-                elif self._checkpoint_step is None:
-                    where = f"no checkpoint has been written yet in {self.out_dir}"
-                else:
-                    where = (f"the last good checkpoint is {self.checkpoint_path} (step {self._checkpoint_step}), "
-                             "left intact")
+                where, checkpoint = self._last_good()
                 return NonFiniteLossError(
                     f"non-finite metric {name!r} = {value} at step {step} of {self.config.steps}; {where}",
-                    metric=name, value=value, step=step,
-                    checkpoint=self.checkpoint_path if self._checkpoint_step is not None else None)
+                    metric=name, value=value, step=step, checkpoint=checkpoint)
         return None
+
+    def _interrupted(self, received: int | None) -> TrainingInterrupted:
+        """Checkpoint the step just done (unless that happened already) and describe the stop."""
+        if self._checkpoint_step != self.step:
+            self.save()
+        sig = signal.Signals(received or signal.SIGTERM)  # ranks told by the others had no signal themselves
+        text = f"stopped by {sig.name} at step {self.step} of {self.config.steps}; "
+        if self.checkpoint_path is None:
+            text += "nothing was saved (an in-memory run, out_dir=None)"
+        else:
+            text += f"checkpoint {self.checkpoint_path} (step {self.step}) written; "
+            text += "the run is complete" if self.is_complete else "run the same command again to resume"
+        return TrainingInterrupted(text, step=self.step, checkpoint=self.checkpoint_path, signal=sig)
 
     def fit(self, step_fn: Callable[[Trainer, Any], Mapping[str, float | Tensor]],
             sample: Callable[[torch.Generator], Any]) -> Trainer:
         """Train until ``config.steps`` steps are done, resuming from ``out_dir`` if a checkpoint is there.
+
+        Holds ``out_dir``'s :class:`RunLock` throughout (rank 0). On ``SIGTERM`` (when called from the main
+        thread) the current step is finished and logged, a checkpoint of it is written and
+        :class:`TrainingInterrupted` is raised.
 
         Arguments:
             step_fn: ``step_fn(trainer, batch) -> {"loss": ..., ...}`` does one optimisation step (forward
@@ -369,14 +487,25 @@ class Trainer:
             ``self``, with ``history`` holding the logged records.
 
         Raises:
-            NonFiniteLossError: a metric in ``config.finite`` is NaN or infinite (nothing is saved).
+            RunLockedError: another process (or another lock of this one) holds ``out_dir``; nothing is touched.
+            NonFiniteLossError: a metric in ``config.finite`` is NaN or infinite (nothing is saved), or the
+                weights are when a checkpoint is due (nothing is written).
+            NonFiniteGradientError: a gradient norm in :meth:`backward_step` is NaN or infinite (the optimizer
+                did not step; nothing is saved).
+            TrainingInterrupted: ``SIGTERM`` arrived; the step it interrupted was completed and checkpointed.
         """
-        if self.step == 0:
-            self.resume()
-        self.start_step = self.step
+        with self._run_lock():
+            if self.step == 0:
+                self.resume()
+            self.start_step = self.step
+            if self.step < self.config.steps:
+                with DeferredSignal(signal.SIGTERM) as sigterm:
+                    self._loop(step_fn, sample, sigterm)
+        return self
+
+    def _loop(self, step_fn: Callable[[Trainer, Any], Mapping[str, float | Tensor]],
+              sample: Callable[[torch.Generator], Any], sigterm: DeferredSignal) -> None:
         cfg = self.config
-        if self.step >= cfg.steps:
-            return self
         bar = progress(cfg.steps, desc=cfg.desc, initial=self.step, disable=not (cfg.progress and self.dist.is_main))
         try:
             while self.step < cfg.steps:
@@ -384,7 +513,8 @@ class Trainer:
                 out = step_fn(self, batch)
                 if not isinstance(out, Mapping):
                     raise TypeError(f"the step function must return a mapping of metrics, got {type(out).__name__}")
-                metrics = self._reduce({k: _to_number(k, v) for k, v in out.items()})
+                metrics, stop = self._reduce({k: _to_number(k, v) for k, v in out.items()},
+                                             stop=sigterm.received is not None)
                 error = self._non_finite(metrics)
                 if error is not None:
                     raise error
@@ -400,9 +530,10 @@ class Trainer:
                     self.save()
                 bar.update(1)
                 bar.set_postfix({k: f"{v:.4g}" for k, v in metrics.items()}, refresh=False)
+                if stop:
+                    raise self._interrupted(sigterm.received)
         finally:
             bar.close()
-        return self
 
 
 def _norm(value: Any) -> Any:

@@ -1,6 +1,9 @@
 """Train a tiny MLP with latentkit.engine; optionally SIGKILL the process inside a given step.
 
-Usage: python tests/engine_scripts/resume_mlp.py OUT_DIR STEPS [KILL_AT_STEP]
+Usage: python tests/engine_scripts/resume_mlp.py OUT_DIR STEPS [KILL_AT_STEP] [--delay SECONDS]
+
+``--delay`` sleeps that long in every step (a slow run, for tests that signal it while it trains); it does
+not change the numbers.
 
 The step function uses every RNG the engine must restore on resume: batches from the trainer's
 generator, dropout and noise from torch's global RNG, and Python's and NumPy's global RNGs.
@@ -12,6 +15,7 @@ import os
 import random
 import signal
 import sys
+import time
 
 import numpy as np
 import torch
@@ -20,7 +24,7 @@ from torch import nn
 from latentkit.engine import Trainer, TrainConfig, seed_everything
 
 
-def train(out_dir: str | None, steps: int, kill_at: int | None = None) -> Trainer:
+def train(out_dir: str | None, steps: int, kill_at: int | None = None, delay: float = 0.0) -> Trainer:
     torch.set_num_threads(1)
     seed_everything(123)
     model = nn.Sequential(nn.Linear(2, 32), nn.ReLU(), nn.Dropout(0.2), nn.Linear(32, 1))
@@ -42,6 +46,7 @@ def train(out_dir: str | None, steps: int, kill_at: int | None = None) -> Traine
         grad_norm = trainer.backward_step(loss, "model")
         if kill_at is not None and trainer.step + 1 == kill_at:  # inside step `kill_at` (1-based)
             os.kill(os.getpid(), signal.SIGKILL)
+        time.sleep(delay)
         return {"loss": loss, "grad_norm": grad_norm}
 
     trainer = Trainer(out_dir, {"model": model}, {"model": optimizer}, config, {"model": scheduler})
@@ -49,4 +54,10 @@ def train(out_dir: str | None, steps: int, kill_at: int | None = None) -> Traine
 
 
 if __name__ == "__main__":
-    train(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]) if len(sys.argv) > 3 else None)
+    args = sys.argv[1:]
+    delay = 0.0
+    if "--delay" in args:
+        i = args.index("--delay")
+        delay = float(args[i + 1])
+        del args[i:i + 2]
+    train(args[0], int(args[1]), int(args[2]) if len(args) > 2 else None, delay)
