@@ -23,3 +23,14 @@ def repo_root() -> Path:
 def python() -> str:
     """The interpreter running the tests (the project's .venv under `make test`)."""
     return sys.executable
+
+
+@pytest.fixture(scope="session")
+def fake_torchvision(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """``(root, truth)``: small fake MNIST / Fashion-MNIST / CIFAR-10 / CelebA files under one root for the
+    session (tests/fakedata.py). Open them in-process within ``fakedata.patched_md5(root)``; for a
+    subprocess, pre-build the caches it needs with ``fakedata.build_caches`` and set ``LATENTKIT_DATA``."""
+    from fakedata import write_fake_torchvision
+
+    root = tmp_path_factory.mktemp("fake_torchvision")
+    return root, write_fake_torchvision(root)

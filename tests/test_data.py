@@ -1,128 +1,45 @@
 """latentkit.data: every dataset behind one loader.
 
-The torchvision sets are tested without network against small fake files written to tmp_path in the
-layout torchvision 0.29.1 reads. CIFAR-10 and CelebA check md5 sums of their files: the tests set the
-class attributes holding the expected sums (`CIFAR10.train_list`, `.test_list`, `.meta`,
+The torchvision sets are tested without network against small fake files (tests/fakedata.py) written to
+tmp_path in the layout torchvision 0.29.1 reads. CIFAR-10 and CelebA check md5 sums of their files: the
+tests set the class attributes holding the expected sums (`CIFAR10.train_list`, `.test_list`, `.meta`,
 `CelebA.file_list`) to the sums of the fake files with monkeypatch, so torchvision's own integrity
-check still runs (and passes) unchanged.
+check still runs (and passes) unchanged. The lazy path is `cache=False`; the default reads (and first
+writes) the decoded uint8 cache.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
-import pickle
-import struct
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from fakedata import CELEBA_ATTRIBUTES, build_caches, md5_patches, patched_md5, write_fake_torchvision
 from latentkit import data as D
-from latentkit.data import ArrayDataset, DatasetNotFoundError, GaussianMixture, batch_sampler, load
+from latentkit.data import (ArrayDataset, CachedImageDataset, DatasetCacheError, DatasetNotFoundError, GaussianMixture,
+                            batch_sampler, check_available, load)
 
 torch.set_num_threads(1)
 
 
 # ----------------------------------------------------------------------------- fake torchvision files
-def _write_idx(path: Path, arr: np.ndarray) -> None:
-    """IDX ("Pascal Vincent") file: magic 0x0000 08 ndim (uint8), big-endian sizes, raw bytes."""
-    header = struct.pack(">I", 0x0800 | arr.ndim) + struct.pack(f">{arr.ndim}I", *arr.shape)
-    path.write_bytes(header + arr.astype(np.uint8).tobytes())
-
-
-def _fake_mnist(root: Path, folder: str, rng: np.random.Generator) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    raw = root / folder / "raw"
-    raw.mkdir(parents=True)
-    out = {}
-    for prefix, count in (("train", 40), ("t10k", 20)):
-        images = rng.integers(0, 256, size=(count, 28, 28), dtype=np.uint8)
-        images[:, 0, 0], images[:, 0, 1] = 0, 255  # the full intensity range is present
-        labels = (np.arange(count) % 10).astype(np.uint8)
-        _write_idx(raw / f"{prefix}-images-idx3-ubyte", images)
-        _write_idx(raw / f"{prefix}-labels-idx1-ubyte", labels)
-        out["train" if prefix == "train" else "test"] = (images, labels)
-    return out
-
-
-def _md5(path: Path) -> str:
-    return hashlib.md5(path.read_bytes()).hexdigest()
-
-
-def _fake_cifar(root: Path, rng: np.random.Generator) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    folder = root / "cifar-10-batches-py"
-    folder.mkdir(parents=True)
-    out: dict[str, list] = {"train": [[], []], "test": [[], []]}
-    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        images = rng.integers(0, 256, size=(10, 3, 32, 32), dtype=np.uint8)
-        labels = list(rng.permutation(10))
-        with open(folder / name, "wb") as f:
-            pickle.dump({"data": images.reshape(10, -1), "labels": labels, "batch_label": name}, f)
-        split = "test" if name == "test_batch" else "train"
-        out[split][0].append(images)
-        out[split][1].extend(labels)
-    names = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
-    with open(folder / "batches.meta", "wb") as f:
-        pickle.dump({"label_names": names, "num_cases_per_batch": 10}, f)
-    return {s: (np.concatenate(v[0]), np.array(v[1])) for s, v in out.items()}
-
-
-_CELEBA_PARTITION = [0, 0, 0, 0, 1, 1, 2, 2]  # 4 train, 2 valid, 2 test (torchvision fails on a 1-image split)
-_CELEBA_ATTRS = ("Eyeglasses", "Male", "Smiling")
-
-
-def _fake_celeba(root: Path) -> None:
-    from PIL import Image
-
-    folder = root / "celeba"
-    (folder / "img_align_celeba").mkdir(parents=True)
-    names = [f"{i + 1:06d}.jpg" for i in range(len(_CELEBA_PARTITION))]
-    for i, name in enumerate(names):
-        img = np.zeros((218, 178, 3), dtype=np.uint8)  # real size: 218 high, 178 wide
-        img[20:198] = 255  # the centre 178x178 square is white, the 20-row bands black
-        img[20:198, :, 0] = 255 - 30 * i  # a per-image tint to tell them apart
-        Image.fromarray(img).save(folder / "img_align_celeba" / name, quality=95)
-    attr_rows = [[1 if (i + j) % 2 else -1 for j in range(3)] for i in range(len(names))]
-    lines = {
-        "list_eval_partition.txt": [f"{n} {p}" for n, p in zip(names, _CELEBA_PARTITION)],
-        "identity_CelebA.txt": [f"{n} {i + 1}" for i, n in enumerate(names)],
-        "list_bbox_celeba.txt": [str(len(names)), "image_id x_1 y_1 width height"]
-        + [f"{n} 1 2 3 4" for n in names],
-        "list_landmarks_align_celeba.txt": [str(len(names)), " ".join(f"p{k}" for k in range(10))]
-        + [f"{n} " + " ".join(["5"] * 10) for n in names],
-        "list_attr_celeba.txt": [str(len(names)), " ".join(_CELEBA_ATTRS) + " "]
-        + [f"{n} " + " ".join(f"{a:2d}" for a in row) for n, row in zip(names, attr_rows)],
-    }
-    for fname, rows in lines.items():
-        (folder / fname).write_text("\n".join(rows) + "\n")
-
-
 @pytest.fixture(scope="module")
 def tv_root(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """Fake files of the four torchvision sets (tests/fakedata.py); this module's own root, as its tests
+    write decoded caches into it."""
     root = tmp_path_factory.mktemp("tvdata")
-    rng = np.random.default_rng(0)
-    truth = {"mnist": _fake_mnist(root, "MNIST", rng), "fashion_mnist": _fake_mnist(root, "FashionMNIST", rng),
-             "cifar10": _fake_cifar(root, rng)}
-    _fake_celeba(root)
-    return root, truth
+    return root, write_fake_torchvision(root)
 
 
 @pytest.fixture
 def md5_patched(tv_root, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, dict]:
     """Point torchvision's expected md5 sums at the fake files (the check itself still runs)."""
-    import torchvision.datasets as tvd
-
-    root, truth = tv_root
-    cifar = root / "cifar-10-batches-py"
-    monkeypatch.setattr(tvd.CIFAR10, "train_list", [[f"data_batch_{i}", _md5(cifar / f"data_batch_{i}")]
-                                                    for i in range(1, 6)])
-    monkeypatch.setattr(tvd.CIFAR10, "test_list", [["test_batch", _md5(cifar / "test_batch")]])
-    monkeypatch.setattr(tvd.CIFAR10, "meta", {**tvd.CIFAR10.meta, "md5": _md5(cifar / "batches.meta")})
-    monkeypatch.setattr(tvd.CelebA, "file_list", [
-        (fid, _md5(root / "celeba" / f) if not f.endswith(".zip") else md5, f) for fid, md5, f in tvd.CelebA.file_list
-    ])
-    return root, truth
+    for obj, attr, value in md5_patches(tv_root[0]):
+        monkeypatch.setattr(obj, attr, value)
+    return tv_root
 
 
 # ----------------------------------------------------------------------------- Gaussian mixtures
@@ -294,73 +211,84 @@ def test_mnist5k_split_counts_shuffle_and_resize():
 
 
 # ----------------------------------------------------------------------------- torchvision sets
+@pytest.mark.parametrize("cache", [False, True], ids=["lazy", "cached"])
 @pytest.mark.parametrize("name", ["mnist", "fashion_mnist"])
-def test_mnist_like_from_fake_idx_files(tv_root, name):
+def test_mnist_like_from_fake_idx_files(tv_root, name, cache):
     root, truth = tv_root
     images, labels = truth[name]["test"]
-    ds = load(name, "test", root=root)
-    assert isinstance(ds, D.TorchvisionDataset) and len(ds) == 20
+    ds = load(name, "test", root=root, cache=cache)
+    assert isinstance(ds, CachedImageDataset if cache else D.TorchvisionDataset) and len(ds) == len(labels)
     assert ds.info.shape == (1, 28, 28) and ds.info.num_classes == 10
     x, y = ds[3]
     assert x.dtype == torch.float32 and x.shape == (1, 28, 28) and y == int(labels[3])
     torch.testing.assert_close(x[0], torch.as_tensor(images[3]).float() / 255)
     assert torch.equal(ds.y, torch.as_tensor(labels, dtype=torch.int64))
-    sym = load(name, "train", root=root, value_range=(-1.0, 1.0), size=14, channels=3)
+    sym = load(name, "train", root=root, value_range=(-1.0, 1.0), size=14, channels=3, cache=cache)
     xs, _ = sym[0]
     assert xs.shape == (3, 14, 14) and sym.info.shape == (3, 14, 14)
     assert float(xs.min()) >= -1.0 and float(xs.max()) <= 1.0
-    full = load(name, "train", root=root, value_range=(-1.0, 1.0))[0][0]
+    full = load(name, "train", root=root, value_range=(-1.0, 1.0), cache=cache)[0][0]
     assert float(full.min()) == -1.0 and float(full.max()) == 1.0  # pixel 0 -> lo, 255 -> hi
-    sub = load(name, "train", root=root, classes=(3, 8))
-    assert len(sub) == 8 and set(sub.y.tolist()) == {0, 1} and sub.info.classes == (3, 8)
-    assert all(int(truth[name]["train"][1][j]) == (3, 8)[int(c)] for j, c in zip(sub.indices, sub.y))
-    few = load(name, "train", root=root, n=10, seed=3)
+    train_labels = truth[name]["train"][1]
+    sub = load(name, "train", root=root, classes=(3, 8), cache=cache)
+    assert len(sub) == int(np.isin(train_labels, (3, 8)).sum()) and set(sub.y.tolist()) == {0, 1}
+    assert sub.info.classes == (3, 8)
+    assert all(int(train_labels[j]) == (3, 8)[int(c)] for j, c in zip(sub.indices, sub.y))
+    few = load(name, "train", root=root, n=10, seed=3, cache=cache)
     assert len(few) == 10 and torch.equal(few.indices, load(name, "train", root=root, n=10, seed=3).indices)
-    assert not torch.equal(few.indices, load(name, "train", root=root, n=10, seed=4).indices)
+    assert not torch.equal(few.indices, load(name, "train", root=root, n=10, seed=4, cache=cache).indices)
 
 
-def test_cifar10_classes_channels_from_fake_batches(md5_patched):
+@pytest.mark.parametrize("cache", [False, True], ids=["lazy", "cached"])
+def test_cifar10_classes_channels_from_fake_batches(md5_patched, cache):
     root, truth = md5_patched
     images, labels = truth["cifar10"]["train"]
-    ds = load("cifar10", root=root)
-    assert len(ds) == 50 and ds.info.shape == (3, 32, 32)
+    ds = load("cifar10", root=root, cache=cache)
+    assert len(ds) == len(labels) and ds.info.shape == (3, 32, 32)
     x, y = ds[7]
     torch.testing.assert_close(x, torch.as_tensor(images[7]).float() / 255)
     assert y == int(labels[7])
-    sub = load("cifar10", root=root, classes=(0, 1, 2))
-    assert set(sub.y.tolist()) == {0, 1, 2} and len(sub) == 15
+    sub = load("cifar10", root=root, classes=(0, 1, 2), cache=cache)
+    assert set(sub.y.tolist()) == {0, 1, 2} and len(sub) == int(np.isin(labels, (0, 1, 2)).sum())
     assert sub.info.class_names == ("airplane", "automobile", "bird") and sub.info.num_classes == 3
     assert torch.equal(sub.y, torch.as_tensor(labels)[sub.indices])  # first classes keep their ids
-    swapped = load("cifar10", root=root, classes=(2, 0))
+    swapped = load("cifar10", root=root, classes=(2, 0), cache=cache)
     assert torch.equal(torch.as_tensor(labels)[swapped.indices], torch.tensor([2, 0])[swapped.y])
-    gray = load("cifar10", "test", root=root, channels=1)
+    gray = load("cifar10", "test", root=root, channels=1, cache=cache)
     xg, _ = gray[0]
     rgb = torch.as_tensor(truth["cifar10"]["test"][0][0]).float() / 255
-    torch.testing.assert_close(xg[0], 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2])
+    # luminance rounded to uint8 once (the cache stores it): within half a grey level of the exact value
+    torch.testing.assert_close(xg[0], 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2], atol=0.5 / 255 + 1e-6, rtol=0)
 
 
-def test_celeba_crop_size_splits_and_attribute(md5_patched):
-    root, _ = md5_patched
-    ds = load("celeba", root=root)
-    assert [len(load("celeba", s, root=root)) for s in ("train", "valid", "test")] == [4, 2, 2]
+@pytest.mark.parametrize("cache", [False, True], ids=["lazy", "cached"])
+def test_celeba_crop_size_splits_and_attribute(md5_patched, cache):
+    root, truth = md5_patched
+    fake = truth["celeba"]
+    part, male = fake["partition"], fake["attributes"][:, CELEBA_ATTRIBUTES.index("Male")]
+    ds = load("celeba", root=root, cache=cache)
+    counts = [len(load("celeba", s, root=root, cache=cache)) for s in ("train", "valid", "test")]
+    assert counts == [int((part == p).sum()) for p in range(3)] == [96, 32, 32]
     x, y = ds[0]
     assert x.shape == (3, 64, 64) and ds.info.shape == (3, 64, 64) and y == -1 and ds.y is None
     assert float(x[1].mean()) > 0.97  # the centre 178x178 crop holds only the white square
-    assert float(ds[0][0][0].mean()) > float(ds[2][0][0].mean()) + 0.2  # images differ by their red tint
-    small = load("celeba", "test", root=root, crop=128, size=32, value_range=(-1.0, 1.0))
+    reds = torch.stack([ds[i][0][0].mean() for i in range(6)])  # each image's red tint
+    torch.testing.assert_close(reds, torch.as_tensor(fake["tint"][part == 0][:6] / 255, dtype=torch.float32),
+                               atol=0.02, rtol=0)
+    small = load("celeba", "test", root=root, crop=128, size=32, value_range=(-1.0, 1.0), cache=cache)
     xs = small[0][0]
     assert xs.shape == (3, 32, 32) and float(xs.min()) >= -1.0 and float(xs.max()) <= 1.0 and xs[1].mean() > 0.9
-    lab = load("celeba", root=root, attribute="Male")
+    lab = load("celeba", root=root, attribute="Male", cache=cache)
     assert lab.info.num_classes == 2 and lab.info.class_names == ("not Male", "Male")
-    assert lab.y.tolist() == [((i + 1) % 2) for i in range(4)]  # -1/1 in the file -> 0/1
-    only = load("celeba", root=root, attribute="Male", classes=(1,))
-    assert len(only) == 2 and torch.all(only.y == 0)
+    assert lab.y.tolist() == male[part == 0].tolist()  # -1/1 in the file -> 0/1
+    only = load("celeba", root=root, attribute="Male", classes=(1,), cache=cache)
+    assert len(only) == int(male[part == 0].sum()) and torch.all(only.y == 0)
     with pytest.raises(ValueError, match="Eyeglasses"):
-        load("celeba", root=root, attribute="Bald")
+        load("celeba", root=root, attribute="Bold", cache=cache)
     with pytest.raises(ValueError, match="attribute"):
-        load("celeba", root=root, classes=(1,))
+        load("celeba", root=root, classes=(1,), cache=cache)
     with pytest.raises(ValueError, match="crop 300 is larger"):
-        load("celeba", root=root, crop=300)[0]
+        load("celeba", root=root, crop=300, cache=cache)[0]
 
 
 def test_missing_dataset_errors(tmp_path, tv_root, monkeypatch):
@@ -372,6 +300,7 @@ def test_missing_dataset_errors(tmp_path, tv_root, monkeypatch):
         assert isinstance(err.value, FileNotFoundError)
         assert str(tmp_path) in msg and "download=True" in msg and needed in msg
         assert "Dataset not found" not in msg  # not torchvision's message
+        assert "latentkit-cache" in msg  # a decoded cache would do too
     # one file missing is named as such
     raw = tmp_path / "MNIST" / "raw"
     raw.mkdir(parents=True)
@@ -382,7 +311,7 @@ def test_missing_dataset_errors(tmp_path, tv_root, monkeypatch):
         load("mnist", root=tmp_path)
     # files present but wrong md5 (no patched sums): the integrity check is named
     with pytest.raises(DatasetNotFoundError, match="integrity"):
-        load("cifar10", root=tv_root[0])
+        load("cifar10", root=tv_root[0], cache=False)
     # the default root comes from $LATENTKIT_DATA
     monkeypatch.setenv("LATENTKIT_DATA", str(tmp_path / "env_root"))
     assert D.default_root() == tmp_path / "env_root"
@@ -399,6 +328,176 @@ def test_missing_dataset_errors(tmp_path, tv_root, monkeypatch):
         load("cifar10", root=tmp_path, download=True)
 
 
+# ----------------------------------------------------------------------------- decoded caches
+@pytest.fixture
+def fresh_root(tmp_path) -> tuple[Path, dict]:
+    """Fake MNIST and CelebA in a root of the test's own (tests here delete files)."""
+    return tmp_path, write_fake_torchvision(tmp_path, 64, 32, celeba=(24, 4, 4), names=("mnist", "celeba"))
+
+
+def _refuse_torchvision(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args, **kwargs):
+        raise AssertionError("torchvision was opened although a cache exists")
+
+    monkeypatch.setattr(D, "_open_torchvision", refuse)
+
+
+def test_cache_built_once_then_loaded_without_torchvision(fresh_root, monkeypatch):
+    import json
+
+    root, truth = fresh_root
+    with patched_md5(root):
+        lazy = load("celeba", root=root, crop=128, size=128, channels=1, value_range=(-1.0, 1.0), cache=False)
+        cached = load("celeba", root=root, crop=128, size=128, channels=1, value_range=(-1.0, 1.0))
+    path = root / "latentkit-cache" / "celeba-train-crop128-128px-1ch.pt"
+    assert cached.path == path and path.is_file() and isinstance(cached, CachedImageDataset)
+    assert cached.images.dtype == torch.uint8 and cached.images.shape == (24, 1, 128, 128)  # uint8 storage
+    assert cached.info == lazy.info and cached.info.shape == (1, 128, 128)
+    assert torch.equal(torch.stack([cached[i][0] for i in range(24)]), torch.stack([lazy[i][0] for i in range(24)]))
+    meta = json.loads(path.with_suffix(".json").read_text())
+    assert meta["key"] == {"name": "celeba", "split": "train", "crop": 128, "size": 128, "channels": 1}
+    assert meta["count"] == 24 and meta["image_shape"] == [1, 128, 128] and meta["version"] == 1
+    assert meta["attribute_names"] == list(CELEBA_ATTRIBUTES) and "list_attr_celeba.txt" in meta["sources"]
+    lazy_mnist = load("mnist", root=root, size=14, channels=3, value_range=(-1.0, 1.0), cache=False)
+    cached_mnist = load("mnist", root=root, size=14, channels=3, value_range=(-1.0, 1.0))
+    assert torch.equal(torch.stack([lazy_mnist[i][0] for i in range(64)]),
+                       torch.stack([cached_mnist[i][0] for i in range(64)]))  # the same transform, bit for bit
+    # the second load reads the cache alone: torchvision refused, its files gone
+    _refuse_torchvision(monkeypatch)
+    (root / "celeba").rename(root / "celeba-moved")
+    (root / "MNIST").rename(root / "MNIST-moved")
+    again = load("celeba", root=root, crop=128, size=128, channels=1, value_range=(-1.0, 1.0), attribute="Male")
+    assert torch.equal(again[5][0], cached[5][0])
+    male = truth["celeba"]["attributes"][truth["celeba"]["partition"] == 0, CELEBA_ATTRIBUTES.index("Male")]
+    assert again.y.tolist() == male.tolist()
+    assert len(load("mnist", root=root, size=14, channels=3)) == 64
+    check_available("celeba", root=root, crop=128, size=128, channels=1, attribute="Male", n=3)
+    check_available("celeba", root=root)  # size, channels, crop not given: a cache at any of them counts
+    with pytest.raises(DatasetNotFoundError, match="celeba-train-crop128-128px-1ch.pt"):  # other crop: not cached
+        check_available("celeba", root=root, crop=178)
+    with pytest.raises(DatasetNotFoundError, match="missing"):
+        check_available("celeba", "valid", root=root)
+    monkeypatch.undo()  # torchvision allowed again: a set neither cached nor on disk
+    with pytest.raises(DatasetNotFoundError, match="missing: img_align_celeba"):
+        load("celeba", root=root, crop=178, size=128)
+
+
+def test_prebuilt_caches_serve_a_process_without_patched_md5(fresh_root, monkeypatch):
+    """What a test does before running a chapter in a subprocess (where md5 sums cannot be patched)."""
+    import torchvision.datasets as tvd
+
+    root, _ = fresh_root
+    paths = build_caches(root, [("mnist", "test", {"size": 32, "value_range": (-1.0, 1.0), "n": 5}),
+                                ("celeba", "valid", {"crop": 128, "size": 128, "attribute": "Male"})])
+    assert [p.name for p in paths] == ["mnist-test-nocrop-32px-1ch.pt", "celeba-valid-crop128-128px-3ch.pt"]
+    assert tvd.CelebA.file_list[1][1] == "75e246fa4810816ffd6ee81facbd244c"  # the real md5 table is back
+    _refuse_torchvision(monkeypatch)
+    monkeypatch.setenv("LATENTKIT_DATA", str(root))
+    assert len(load("mnist", "test", size=32, value_range=(-1.0, 1.0), n=5)) == 5
+    assert load("celeba", "valid", crop=128, size=128, attribute="Male").info.shape == (3, 128, 128)
+
+
+def test_cached_selections_match_lazy(fresh_root):
+    root, truth = fresh_root
+    with patched_md5(root):
+        for kw in ({"classes": (3, 1)}, {"n": 7, "seed": 2}, {"classes": (0, 9), "n": 5}, {"size": 32}):
+            lazy, cached = load("mnist", root=root, cache=False, **kw), load("mnist", root=root, **kw)
+            assert torch.equal(lazy.indices, cached.indices) and torch.equal(lazy.y, cached.y)
+            assert lazy.info == cached.info and torch.equal(lazy[1][0], cached[1][0])
+        for kw in ({"attribute": "Smiling", "classes": (1,)}, {"n": 9, "seed": 1}, {"attribute": "Young", "n": 4}):
+            lazy, cached = load("celeba", root=root, cache=False, **kw), load("celeba", root=root, **kw)
+            assert torch.equal(lazy.indices, cached.indices) and lazy.info == cached.info
+            assert (lazy.y is None and cached.y is None) or torch.equal(lazy.y, cached.y)
+            assert torch.equal(lazy[0][0], cached[0][0])
+    files = sorted(p.name for p in (root / "latentkit-cache").glob("*.pt"))
+    assert files == ["celeba-train-crop178-64px-3ch.pt", "mnist-train-nocrop-28px-1ch.pt",
+                     "mnist-train-nocrop-32px-1ch.pt"]  # value range, classes, n, attribute: one cache
+
+
+def test_cache_write_is_atomic_and_corruption_is_reported(fresh_root, monkeypatch):
+    root, _ = fresh_root
+    cache_dir = root / "latentkit-cache"
+    real_save = torch.save
+
+    def killed(obj, f, *args, **kwargs):  # the process dies half-way through writing
+        f.write(b"PK\x03\x04 partial")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", killed)
+    with pytest.raises(KeyboardInterrupt):
+        load("mnist", root=root)
+    assert list(cache_dir.iterdir()) == []  # no partial cache, no temporary file left
+    monkeypatch.setattr(torch, "save", real_save)
+    ds = load("mnist", root=root)
+    path = ds.path
+    good = path.read_bytes()
+    path.write_bytes(good[: len(good) // 2])  # truncated (e.g. a copy gone wrong)
+    with pytest.raises(DatasetCacheError, match=r"corrupt.*delete it"):
+        load("mnist", root=root)
+    path.write_bytes(b"not a cache")
+    with pytest.raises(DatasetCacheError, match="mnist-train-nocrop-28px-1ch.pt"):
+        load("mnist", root=root)
+    path.unlink()
+    # the files it was built from changed: rebuilt, with a warning
+    real_stats = D._source_stats
+    monkeypatch.setattr(D, "_source_stats", lambda name, root: {
+        f: {**v, "size": v["size"] + 1} for f, v in real_stats(name, root).items()})
+    load("mnist", root=root)
+    monkeypatch.setattr(D, "_source_stats", real_stats)
+    with pytest.warns(UserWarning, match="rebuilding .*-images-idx3-ubyte is now"):
+        load("mnist", root=root)
+    assert load("mnist", root=root).path == path  # current again
+
+
+def test_batch_sampler_and_from_dataset_on_cached_sets(fresh_root):
+    root, _ = fresh_root
+    with patched_md5(root):
+        ds = load("celeba", root=root, value_range=(-1.0, 1.0), attribute="Male")
+        lazy = load("celeba", root=root, value_range=(-1.0, 1.0), attribute="Male", cache=False)
+    g = torch.Generator().manual_seed(3)
+    xb, yb = batch_sampler(ds, 16)(g)
+    idx = torch.randint(len(ds), (16,), generator=torch.Generator().manual_seed(3))
+    assert xb.dtype == torch.float32 and xb.shape == (16, 3, 64, 64) and yb.dtype == torch.int64
+    assert torch.equal(xb, torch.stack([ds[int(i)][0] for i in idx])) and torch.equal(yb, ds.y[idx])
+    xl, yl = batch_sampler(lazy, 16)(torch.Generator().manual_seed(3))  # the lazy path: the same batch
+    assert torch.equal(xb, xl) and torch.equal(yb, yl)
+    xm, ym = batch_sampler(ds, 4, device="meta")(g)  # an accelerator keeps the uint8 images resident
+    assert xm.device.type == "meta" and xm.dtype == torch.float32 and ym.device.type == "meta"
+    if torch.cuda.is_available():
+        xc, _ = batch_sampler(ds, 16, device="cuda")(torch.Generator().manual_seed(3))
+        assert torch.equal(xc.cpu(), xb)
+    sub = torch.utils.data.Subset(ds, range(4, 20))  # e.g. nif.train's split of the train set
+    xs, ys = batch_sampler(sub, 8)(torch.Generator().manual_seed(1))
+    j = torch.randint(16, (8,), generator=torch.Generator().manual_seed(1)) + 4
+    assert torch.equal(xs, torch.stack([ds[int(i)][0] for i in j])) and torch.equal(ys, ds.y[j])
+    mat = ArrayDataset.from_dataset(ds, n=6, generator=torch.Generator().manual_seed(1))
+    ref = ArrayDataset.from_dataset(lazy, n=6, generator=torch.Generator().manual_seed(1))
+    assert mat.x.dtype == torch.float32 and torch.equal(mat.x, ref.x) and torch.equal(mat.y, ref.y)
+    assert mat.info == ds.info
+    whole = ArrayDataset.from_dataset(torch.utils.data.Subset(ds, range(3)))
+    assert torch.equal(whole.x, torch.stack([ds[i][0] for i in range(3)])) and torch.equal(whole.y, ds.y[:3])
+    assert ArrayDataset.from_dataset(load("mnist", root=root, n=5)).x.shape == (5, 1, 28, 28)
+
+
+def test_check_available(tmp_path, tv_root):
+    root = tv_root[0]
+    for name in ("swiss_roll", "ring8", "digits", "mnist5k"):
+        check_available(name, root=tmp_path / "nowhere")  # in memory: nothing to check
+    check_available("mnist", "test", root=root, size=32, classes=(1, 2))  # the files are there (md5 not checked)
+    check_available("celeba", "valid", root=root, crop=128, size=128)
+    check_available("cifar10", root=tmp_path, download=True)  # load will download
+    with pytest.raises(DatasetNotFoundError, match=r"'cifar10' not found .*missing: data_batch_1.*download=True"):
+        check_available("cifar10", root=tmp_path)
+    with pytest.raises(DatasetNotFoundError, match="missing"):
+        check_available("mnist", root=tmp_path, cache=False)
+    with pytest.raises(ValueError, match="unknown option 'crop' for 'mnist'"):
+        check_available("mnist", root=root, crop=3)
+    with pytest.raises(ValueError, match="size must be a positive int"):
+        check_available("celeba", root=root, size=0)
+    with pytest.raises(ValueError, match="unknown dataset"):
+        check_available("imagenet")
+
+
 # ----------------------------------------------------------------------------- loader API
 def test_array_dataset_to_and_from_dataset(tv_root):
     ds = load("ring8", n=50)
@@ -407,15 +506,19 @@ def test_array_dataset_to_and_from_dataset(tv_root):
     assert ArrayDataset.from_dataset(ds).x.shape == (50, 2)
     sub = ArrayDataset.from_dataset(ds, n=10, generator=torch.Generator().manual_seed(0))
     assert len(sub) == 10 and sub.mixture is ds.mixture
-    lazy = load("mnist", "test", root=tv_root[0], size=14)
+    lazy = load("mnist", "test", root=tv_root[0], size=14, cache=False)
     mat = ArrayDataset.from_dataset(lazy, n=6, generator=torch.Generator().manual_seed(1))
     again = ArrayDataset.from_dataset(lazy, n=6, generator=torch.Generator().manual_seed(1))
     assert mat.x.shape == (6, 1, 14, 14) and torch.equal(mat.x, again.x) and mat.info == lazy.info
-    idx = torch.randperm(20, generator=torch.Generator().manual_seed(1))[:6].sort().values
+    total = len(lazy)
+    idx = torch.randperm(total, generator=torch.Generator().manual_seed(1))[:6].sort().values
     assert torch.equal(mat.x, torch.stack([lazy[int(i)][0] for i in idx])) and torch.equal(mat.y, lazy.y[idx])
+    cached = ArrayDataset.from_dataset(load("mnist", "test", root=tv_root[0], size=14), n=6,
+                                       generator=torch.Generator().manual_seed(1))
+    assert torch.equal(cached.x, mat.x) and torch.equal(cached.y, mat.y)
     assert ArrayDataset.from_dataset(load("swiss_roll", n=20)).y is None
-    with pytest.raises(ValueError, match=r"1\.\.20"):
-        ArrayDataset.from_dataset(lazy, n=21)
+    with pytest.raises(ValueError, match=rf"1\.\.{total}"):
+        ArrayDataset.from_dataset(lazy, n=total + 1)
 
 
 def test_batch_sampler_determinism_and_device(tv_root):
@@ -438,11 +541,11 @@ def test_batch_sampler_determinism_and_device(tv_root):
         assert batch_sampler(ds, 8, device="cuda")(g)[0].is_cuda
     _, yu = batch_sampler(load("swiss_roll", n=20), 5)(g)
     assert torch.all(yu == -1)
-    lazy = load("mnist", "test", root=tv_root[0])
+    lazy = load("mnist", "test", root=tv_root[0], cache=False)
     xl, yl = batch_sampler(lazy, 4, device=torch.device("meta"))(torch.Generator().manual_seed(9))
     assert xl.shape == (4, 1, 28, 28) and xl.device.type == "meta"
     xc, yc = batch_sampler(lazy, 4)(torch.Generator().manual_seed(9))
-    idx = torch.randint(20, (4,), generator=torch.Generator().manual_seed(9))
+    idx = torch.randint(len(lazy), (4,), generator=torch.Generator().manual_seed(9))
     assert torch.equal(xc, torch.stack([lazy[int(i)][0] for i in idx])) and torch.equal(yc, lazy.y[idx])
     with pytest.raises(ValueError, match="batch_size"):
         batch_sampler(ds, 0)
