@@ -11,7 +11,7 @@ STAMP := $(VENV)/.latentkit-installed
 PIP_QUIET := 2>&1 | grep -v "is ignored: it is neither a file nor a directory" || true
 PYTEST_FLAGS ?=
 
-.PHONY: install book test unit chapters lint clean
+.PHONY: install book test unit chapters lint clean gpu-check
 
 install: $(STAMP)
 
@@ -39,6 +39,11 @@ unit: install
 
 chapters: install
 	$(PY) -m pytest -q --nbval-lax --nbval-current-env $(PYTEST_FLAGS) book
+
+# On a CUDA machine: every method's paper-scale preset trained briefly (bf16 and torch.compile on and off, a
+# resume check), measured into gpu_check.json or $(OUT) (under 8 minutes on one H100/H200; refuses without CUDA).
+gpu-check: install
+	$(PY) -m latentkit.experiments.gpu_check --out $(or $(OUT),gpu_check.json)
 
 lint: install
 	$(PY) -m compileall -q latentkit tests

@@ -37,6 +37,7 @@ class AutoencoderConfig:
     checkpoint_every: int = 100
     log_every: int = 20
     mixed_precision: bool = False    # bf16 autocast on CUDA
+    compile: bool = False            # torch.compile the networks on CUDA (ignored elsewhere)
     progress: bool = True
 
 
@@ -103,7 +104,7 @@ def fit_autoencoder(config: AutoencoderConfig, out_dir: str | Path | None = None
     train_config = engine.TrainConfig(
         steps=config.steps, seed=config.seed, device=config.device, mixed_precision=config.mixed_precision,
         ema_decay=config.ema_decay, checkpoint_every=config.checkpoint_every, log_every=config.log_every,
-        progress=config.progress, desc="autoencoder",
+        progress=config.progress, desc="autoencoder", compile=config.compile,
     )
     trainer = engine.Trainer(out_dir, {"model": model}, {"model": optimizer}, train_config)
     sample = data.batch_sampler(train, config.batch_size, trainer.device)
@@ -127,8 +128,13 @@ def encode_dataset(model: Autoencoder, dataset: data.ArrayDataset, batch_size: i
     return torch.cat(codes)
 
 
-def train_preset(params: Mapping[str, Any], out_dir: str | Path) -> None:
-    """Entry point of ``python -m latentkit.experiments train`` (chapter parameter names)."""
+def config_from_parameters(params: Mapping[str, Any]) -> AutoencoderConfig:
+    """The getting-started chapter's autoencoder config from its (resolved) parameters."""
     from latentkit.experiments.registry import config_from
 
-    fit_autoencoder(config_from(AutoencoderConfig, params), out_dir)
+    return config_from(AutoencoderConfig, params)
+
+
+def train_preset(params: Mapping[str, Any], out_dir: str | Path) -> None:
+    """Entry point of ``python -m latentkit.experiments train`` (the chapter's resolved parameters)."""
+    fit_autoencoder(config_from_parameters(params), out_dir)

@@ -132,28 +132,22 @@ def test_presets_are_registered_with_chapter_parameters(repo_root):
     from latentkit.experiments.registry import all_presets, resolve_train
 
     presets = {n: p for n, p in all_presets().items() if p.chapter == "05_nif_stochastic_inverse.ipynb"}
-    expected = {"nif-mnist5k"} | {f"glow-{d}" for d in ("fashion-mnist", "cifar10", "celeba")} | {
-        f"nif-{d}-{k}" for d in ("fashion-mnist", "cifar10", "celeba") for k in (64, 128, 256, 512)}
+    expected = {"nif-mnist5k"} | {f"{kind}-{d}" for kind in ("glow", "nif") for d in ("fashion-mnist", "cifar10", "celeba")}
     assert set(presets) == expected
-    chapter = repo_root / "book" / "05_nif_stochastic_inverse.ipynb"
-    if chapter.exists():
-        from latentkit.experiments.runner import chapter_parameters
+    from latentkit.experiments.chapters import chapter
+    from latentkit.experiments.runner import resolve
 
-        specs = chapter_parameters(chapter)
-        for preset in presets.values():
-            assert set(preset.parameters) <= set(specs), (preset.name, set(preset.parameters) - set(specs))
-        # `train NAME` builds the config from the preset's values and NIFConfig's defaults, `run NAME` from the
-        # chapter's defaults: they must agree, or a finished training run would not be the chapter's
-        chapter_defaults = {name: ast.literal_eval(spec.default) for name, spec in specs.items()
-                            if name in NIFConfig.__dataclass_fields__ and name != "device"}
-        assert NIFConfig(**chapter_defaults) == NIFConfig()
+    # the chapter's defaults are NIFConfig's defaults (device aside)
+    defaults = {name: value for name, value in chapter("05_nif_stochastic_inverse.ipynb").defaults.items()
+                if name in NIFConfig.__dataclass_fields__ and name != "device"}
+    assert NIFConfig(**defaults) == NIFConfig()
     for preset in presets.values():
         assert callable(resolve_train(preset))
         if preset.name != "nif-mnist5k":  # the paper's configurations, as in latentkit.nif.train.PAPER
-            p = preset.parameters
-            config = NIFConfig(**{k: v for k, v in p.items() if k in NIFConfig.__dataclass_fields__})
-            assert config == replace(PAPER[p["dataset"]], dim_z=p["dim_z"]), preset.name
-            assert (p["flow_steps"], p["hidden"], p["batch_size"], p["lr"]) == (16, 256, 32, 1e-4)
+            values = resolve(preset.name).values
+            config = NIFConfig(**{k: v for k, v in values.items() if k in NIFConfig.__dataclass_fields__})
+            expected_config = replace(PAPER[values["dataset"]], dim_z=values["dim_z"], device=config.device)
+            assert config == expected_config, preset.name
 
 
 DDP_SCRIPT = textwrap.dedent("""

@@ -14,7 +14,47 @@ from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Any, Callable, Mapping
 
-__all__ = ["Preset", "register", "get", "names", "all_presets", "resolve_train", "config_from"]
+__all__ = ["Preset", "Setting", "UnknownPresetError", "all_presets", "code", "config_from", "get", "names", "ours",
+           "paper", "register", "resolve_train"]
+
+_SOURCE_KINDS = ("paper:", "code:", "ours:")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A preset value with where it comes from: ``paper: <section, table, figure>``, ``code: <owner/repo
+    path>`` (the authors' public code) or ``ours: <why>`` (this project's choice)."""
+
+    value: Any
+    source: str
+
+    def __post_init__(self) -> None:
+        kind = next((k for k in _SOURCE_KINDS if self.source.startswith(k)), None)
+        if kind is None or len(self.source[len(kind):].strip()) < 8:
+            raise ValueError(f"a setting's source must start with one of {', '.join(_SOURCE_KINDS)} and say "
+                             f"where or why, got {self.source!r}")
+
+
+def paper(value: Any, where: str) -> Setting:
+    """A value the paper states: ``where`` names the section, table, figure or equation."""
+    return Setting(value, f"paper: {where}")
+
+
+def code(value: Any, where: str) -> Setting:
+    """A value from the authors' public code: ``where`` names the repository and file."""
+    return Setting(value, f"code: {where}")
+
+
+def ours(value: Any, why: str) -> Setting:
+    """A value this project chose: ``why`` says why in one line."""
+    return Setting(value, f"ours: {why}")
+
+
+class UnknownPresetError(KeyError):
+    """No preset has that name (the message lists the valid ones)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
 
 
 @dataclass(frozen=True)
@@ -25,7 +65,8 @@ class Preset:
         name: unique name, e.g. ``"score-mnist"``.
         description: one line for ``list``.
         chapter: the notebook under ``book/`` that ``run`` executes, e.g. ``"01_dsm_constant.ipynb"``.
-        parameters: papermill parameters; each name must exist in the chapter's parameters cell.
+        parameters: papermill parameters; each name must exist in the chapter's parameters cell. Each value
+            is a :class:`Setting` (made with :func:`paper`, :func:`code` or :func:`ours`) carrying its source.
         train: ``"module:function"`` called as ``function(params, out_dir)`` by ``train``; ``None`` when
             the chapter itself is the whole experiment.
         paper: what in the paper the preset reproduces (section, figure, table).
@@ -37,6 +78,7 @@ class Preset:
     parameters: Mapping[str, Any] = field(default_factory=dict)
     train: str | None = None
     paper: str = ""
+    sources: Mapping[str, str] = field(default_factory=dict)  # filled from the Settings
 
     def __post_init__(self) -> None:
         if not self.name or any(c.isspace() for c in self.name):
@@ -45,7 +87,18 @@ class Preset:
             raise ValueError(f"preset {self.name!r}: chapter must be a notebook, got {self.chapter!r}")
         if self.train is not None and self.train.count(":") != 1:
             raise ValueError(f"preset {self.name!r}: train must be 'module:function', got {self.train!r}")
-        object.__setattr__(self, "parameters", MappingProxyType(dict(self.parameters)))
+        values, sources = {}, dict(self.sources)
+        for key, value in self.parameters.items():
+            if isinstance(value, Setting):
+                values[key], sources[key] = value.value, value.source
+            else:
+                values[key] = value
+        missing = sorted(set(values) - set(sources))
+        if missing:
+            raise ValueError(f"preset {self.name!r}: settings without a source (use paper(), code() or ours()): "
+                             f"{', '.join(missing)}")
+        object.__setattr__(self, "parameters", MappingProxyType(values))
+        object.__setattr__(self, "sources", MappingProxyType(sources))
 
 
 _REGISTRY: dict[str, Preset] = {}
@@ -86,7 +139,7 @@ def get(name: str) -> Preset:
     """The preset called ``name``; an unknown name raises ``KeyError`` listing the valid ones."""
     presets = all_presets()
     if name not in presets:
-        raise KeyError(f"unknown preset {name!r}; valid presets: {', '.join(presets) or '(none)'}")
+        raise UnknownPresetError(f"unknown preset {name!r}; valid presets: {', '.join(presets) or '(none)'}")
     return presets[name]
 
 

@@ -31,9 +31,12 @@ from latentkit.growing.losses import (LOSSES, gradient_penalty, ns_discriminator
 from latentkit.growing.mlp import MLPDiscriminator, MLPGenerator, grow_latent, uniform_latent
 
 __all__ = ["MLPGANConfig", "CNNGANConfig", "GANRun", "fit_mlp_gan", "fit_cnn_gan", "gaussian_latent", "cnn_configs", "swiss_roll_configs",
-           "phase_images", "train_preset", "train_preset_mlp", "train_preset_cnn", "chapter_defaults", "OPTIMIZERS"]
+           "phase_images", "train_preset", "train_preset_mlp", "train_preset_cnn", "chapter_configs", "OPTIMIZERS"]
 
 OPTIMIZERS = ("rmsprop", "adam")
+# One epoch: the 162,770 images of CelebA's train split, on which the models train. The thesis (sec. 7.2.3)
+# trains on the whole set of 202,599; we keep its valid and test splits out of training.
+CELEBA_EPOCH = 162_770
 
 
 def gaussian_latent(n: int, size: int, generator: torch.Generator | None = None,
@@ -81,6 +84,7 @@ class CNNGANConfig:
     dataset: str = "celeba"  # an image set of latentkit.data.load
     n: int | None = None  # training images (None: all)
     root: str | None = None  # dataset folder of torchvision sets (None: the default)
+    crop: int = 0  # celeba: side of the centre crop taken before resizing (0: the loader's 178; thesis 128)
     channels: int = 3  # image channels
     resolution: int = 128  # final image size
     widths: tuple[int, ...] = (256, 128, 64, 32, 16, 8)  # channels per block, 4x4 .. final (tables 2-3)
@@ -94,12 +98,13 @@ class CNNGANConfig:
     batch_size: int = 16  # minibatch size per process
     d_updates: int = 1  # discriminator updates per minibatch
     g_updates: int = 1  # generator updates per minibatch
-    initial_images: int = 4 * 202_599  # images of the first phase (4 CelebA epochs)
-    fade_images: int = 4 * 202_599  # images over which new weights fade in
-    stable_images: int = 4 * 202_599  # images of stabilising after the fade-in
+    initial_images: int = 4 * CELEBA_EPOCH  # images of the first phase (4 epochs, sec. 7.2.3)
+    fade_images: int = 4 * CELEBA_EPOCH  # images over which new weights fade in (4 epochs)
+    stable_images: int = 4 * CELEBA_EPOCH  # images of stabilising after the fade-in (4 epochs)
     seed: int = 547  # the thesis's seed
     device: str = "auto"  # training device
     mixed_precision: bool = False  # bf16 autocast on CUDA
+    compile: bool = False  # torch.compile the networks on CUDA (ignored elsewhere)
     checkpoint_every: int = 1000  # steps between checkpoints
     log_every: int = 100  # steps between metric records
     progress: bool = True  # progress bars
@@ -189,6 +194,9 @@ def _train_config(cfg: Any, k: int, steps: int, desc: str, fading: bool = False)
     return engine.TrainConfig(steps=steps, seed=cfg.seed + k, device=cfg.device, checkpoint_every=cfg.checkpoint_every,
                               log_every=cfg.log_every, progress=cfg.progress, finite=("loss_d", "loss_g"),
                               desc=desc, mixed_precision=getattr(cfg, "mixed_precision", False),
+                              # torch.compile cannot differentiate twice: the gradient penalty keeps D eager
+                              compile=(("G",) if getattr(cfg, "compile", False) and getattr(cfg, "loss", "") == "wgan-gp"
+                                       else getattr(cfg, "compile", False)),
                               ddp_find_unused=fading)
 
 
@@ -254,7 +262,11 @@ def phase_images(cfg: CNNGANConfig) -> list[int]:
 
 
 def _load_images(cfg: CNNGANConfig) -> Any:
-    kwargs = {"root": cfg.root} if cfg.root else {}
+    kwargs: dict[str, Any] = {"root": cfg.root} if cfg.root else {}
+    if cfg.crop:
+        if cfg.dataset != "celeba":
+            raise ValueError(f"crop={cfg.crop} applies to celeba only, not {cfg.dataset!r} (set it to 0)")
+        kwargs["crop"] = cfg.crop
     ds = data.load(cfg.dataset, "train", n=cfg.n, size=cfg.resolution, channels=cfg.channels,
                    value_range=(-1.0, 1.0), seed=cfg.seed, **kwargs)
     shape = tuple(ds.info.shape)
@@ -349,32 +361,13 @@ def _common(params: Mapping[str, Any]) -> dict[str, Any]:
     return {k: params[k] for k in ("seed", "device", "progress") if k in params}
 
 
-CHAPTER = "03_latent_growing.ipynb"
-
-
-def chapter_defaults(params: Mapping[str, Any]) -> dict[str, Any]:
-    """The chapter's default parameters overlaid with ``params`` (a preset's values): ``train`` then
-    trains exactly what ``run`` would train, and the chapter finds the finished runs."""
-    import ast
-
-    from latentkit.experiments.runner import book_dir, chapter_parameters
-
-    defaults = {}
-    for name, spec in chapter_parameters(book_dir() / CHAPTER).items():
-        try:
-            defaults[name] = ast.literal_eval(spec.default)
-        except (ValueError, SyntaxError):
-            defaults[name] = spec.default
-    return {**defaults, **params}
-
-
 def train_preset_mlp(params: Mapping[str, Any], out_dir: str | Path) -> None:
     """``python -m latentkit.experiments train``: the three Swiss-roll runs of sec. 7.1.
 
     Parameters ``roll_*`` are :class:`MLPGANConfig` fields; ``roll_lr_high`` is experiment 1's rate.
-    Missing parameters take the chapter's defaults. Runs go to ``out_dir/roll_high``, ``out_dir/roll_tuned`` and ``out_dir/roll_grown``.
+    ``params`` are the chapter's resolved parameters. Runs go to ``out_dir/roll_high``, ``out_dir/roll_tuned`` and ``out_dir/roll_grown``.
     """
-    for name, cfg in swiss_roll_configs(chapter_defaults(params)).items():
+    for name, cfg in swiss_roll_configs(params).items():
         fit_mlp_gan(cfg, Path(out_dir) / name)
 
 
@@ -382,7 +375,7 @@ def swiss_roll_configs(params: Mapping[str, Any]) -> dict[str, MLPGANConfig]:
     """The three experiments of sec. 7.1 from chapter parameters (``roll_*``, ``seed``, ``device``)."""
     base = _params_to(MLPGANConfig, params, "roll_")
     base = MLPGANConfig(**{**asdict(base), **_common(params)})
-    high = params.get("roll_lr_high", 5.0)
+    high = params["roll_lr_high"]
     return {
         "roll_high": MLPGANConfig(**{**asdict(base), "lr": high, "latent_sizes": (2,)}),
         "roll_tuned": MLPGANConfig(**{**asdict(base), "latent_sizes": (2,)}),
@@ -395,13 +388,18 @@ def cnn_configs(params: Mapping[str, Any]) -> dict[str, CNNGANConfig]:
     chapter parameters ``cnn_*`` (plus ``seed``, ``device``)."""
     base = _params_to(CNNGANConfig, params, "cnn_")
     common = _common(params)
-    models = [m.strip() for m in str(params.get("models", "bGAN,bgGAN,cgGAN,lgGAN,clgGAN")).split(",") if m.strip()]
+    models = [m.strip() for m in str(params["models"]).split(",") if m.strip()]
     return {m: CNNGANConfig(**{**asdict(base), **common, "strategy": m}) for m in models}
+
+
+def chapter_configs(params: Mapping[str, Any]) -> dict[str, MLPGANConfig | CNNGANConfig]:
+    """Every run of chapter 3 by folder name: the Swiss-roll runs and the CNN models."""
+    return {**swiss_roll_configs(params), **cnn_configs(params)}
 
 
 def train_preset_cnn(params: Mapping[str, Any], out_dir: str | Path) -> None:
     """``python -m latentkit.experiments train``: every CNN model of the preset into ``out_dir/<model>``."""
-    for name, cfg in cnn_configs(chapter_defaults(params)).items():
+    for name, cfg in cnn_configs(params).items():
         fit_cnn_gan(cfg, Path(out_dir) / name)
 
 

@@ -36,7 +36,7 @@ from latentkit.ivegan.models import Discriminator, Encoder, Generator, _code_nor
 from latentkit.ivegan.transforms import Transform, celeba_transform, mixture_shift, mnist_transform
 
 __all__ = ["IVEGANConfig", "IVEGAN", "POINT_SETS", "build", "make_transform", "load_training_data", "prior",
-           "make_step", "fit", "chapter_runs", "chapter_defaults", "train_preset", "CHAPTER"]
+           "make_step", "fit", "chapter_runs", "train_preset"]
 
 POINT_SETS = ("ring8", "grid25", "gaussian_mixture", "swiss_roll")
 _FACE_SETS = ("celeba", "cifar10")
@@ -51,6 +51,8 @@ class IVEGANConfig:
     method: str = "ivegan"  # "ivegan" (eq. 3) or "gan" (the baseline: eq. 1 with the same G and D')
     n: int | None = None  # training examples (None: the whole train split)
     size: int | None = None  # image side (None: the dataset's own; celeba in the paper: 128)
+    crop: int = 0  # celeba: side of the centre crop before resizing (0: the loader's 178; the paper: 128)
+    attribute: str = ""  # celeba: the attribute used as class label for the probes (e.g. "Male"; "": none)
     arch: str = "mlp"  # "mlp" (table 1; images flattened) or "conv" (tables 2 and 3)
     layout: str = "mnist"  # conv layout: "mnist" (table 2) or "celeba" (table 3)
     z_dim: int = 3  # size of the code z = E(x)
@@ -75,6 +77,8 @@ class IVEGANConfig:
     saturating: bool = False  # G/E minimise eq. 3 literally (True) or the non-saturating loss (False)
     seed: int = 0  # seeds weights, noise and batches
     device: str = "auto"  # engine device
+    mixed_precision: bool = False  # bf16 autocast on CUDA (ignored elsewhere)
+    compile: bool = False  # torch.compile the networks on CUDA (ignored elsewhere)
     checkpoint_every: int = 1000  # steps between checkpoints
     log_every: int = 50  # steps between logged metrics
     progress: bool = True  # progress bar
@@ -126,6 +130,13 @@ def load_training_data(config: IVEGANConfig, split: str = "train") -> torch.util
         kwargs.update(value_range=IMAGE_RANGE)
         if config.size is not None:
             kwargs["size"] = config.size
+    if config.crop or config.attribute:
+        if config.dataset != "celeba":
+            raise ValueError(f"crop and attribute apply to celeba only, not {config.dataset!r}")
+        if config.crop:
+            kwargs["crop"] = config.crop
+        if config.attribute:
+            kwargs["attribute"] = config.attribute
     ds = lkdata.load(config.dataset, split, **kwargs)
     if config.dataset in ("mnist", "fashion_mnist") and not isinstance(ds, lkdata.ArrayDataset):
         ds = lkdata.ArrayDataset.from_dataset(ds)
@@ -255,7 +266,8 @@ def fit(config: IVEGANConfig, out_dir: str | Path | None = None,
     tcfg = TrainConfig(steps=config.steps, seed=config.seed, device=config.device,
                        checkpoint_every=config.checkpoint_every, log_every=config.log_every,
                        progress=config.progress, finite=("d_loss", "g_loss"),
-                       desc=f"{config.method} {config.dataset}")
+                       desc=f"{config.method} {config.dataset}", mixed_precision=config.mixed_precision,
+                       compile=config.compile)
     trainer = Trainer(out_dir, modules, optimizers, tcfg)
     transform = make_transform(config, dataset)
     sample = lkdata.batch_sampler(dataset, config.batch_size, trainer.device)
@@ -276,7 +288,7 @@ def chapter_runs(params: Mapping[str, Any]) -> dict[str, IVEGANConfig]:
     * ``image_z{large_code_dim}`` and ``image_z{code_dim}``: IVE-GAN on ``image_dataset`` with the
       paper's T (``image_arch``: ``"conv"``, table 2/3, or ``"mlp"``, dense layers of ``image_hidden``
       units, a CPU stand-in); ``image_z{code_dim}_rot{tchoice_degrees}``: the same with rotations up to
-      ``tchoice_degrees`` (the T-choice experiment). The large-code run trains ``large_code_steps`` steps
+      ``tchoice_degrees`` (the T-choice experiment; none when ``tchoice_degrees`` is 0). The large-code run trains ``large_code_steps`` steps
       (optional; default ``image_steps``), the T-choice run ``tchoice_steps`` (optional; default
       ``image_steps``; the chapter compares it with the 3-d run's snapshot at that step), the 3-d one
       ``image_steps``.
@@ -297,6 +309,7 @@ def chapter_runs(params: Mapping[str, Any]) -> dict[str, IVEGANConfig]:
         for method in ("ivegan", "gan"):
             runs[f"ring_{method}_seed{seed + k}"] = IVEGANConfig(method=method, seed=seed + k, **ring)
     image = dict(dataset=p["image_dataset"], n=p.get("image_n"), size=p.get("image_size") or None,
+                 crop=int(p.get("image_crop", 0)), attribute=str(p.get("image_attribute", "")),
                  arch=p.get("image_arch", "conv"), hidden=int(p.get("image_hidden", 128)),
                  depth=int(p.get("image_depth", 1)), activation=p.get("image_activation", "lrelu"),
                  code_norm=p.get("image_code_norm", False),
@@ -312,6 +325,8 @@ def chapter_runs(params: Mapping[str, Any]) -> dict[str, IVEGANConfig]:
         runs[f"image_z{z}"] = IVEGANConfig(z_dim=z, **{**image, "steps": steps,
                                                       "checkpoint_every": max(1, min(steps, 2000))})
     deg = p["tchoice_degrees"]
+    if not deg:  # no T-choice experiment
+        return runs
     t_steps = int(p.get("tchoice_steps") or p["image_steps"])
     runs[f"image_z{int(p['code_dim'])}_rot{deg:g}"] = IVEGANConfig(
         z_dim=int(p["code_dim"]), max_degrees=float(deg),
@@ -319,22 +334,15 @@ def chapter_runs(params: Mapping[str, Any]) -> dict[str, IVEGANConfig]:
     return runs
 
 
-CHAPTER = "04_ivegan_invariances.ipynb"
-
-
-def chapter_defaults() -> dict[str, Any]:
-    """The default values of chapter 4's parameters cell (the single source of the defaults)."""
-    import ast
-
-    from latentkit.experiments.runner import book_dir, chapter_parameters
-
-    return {name: ast.literal_eval(spec.default) for name, spec in chapter_parameters(book_dir() / CHAPTER).items()}
-
-
 def train_preset(params: Mapping[str, Any], out_dir: str | Path) -> dict[str, IVEGAN]:
     """Entry point of ``python -m latentkit.experiments train`` for the IVE-GAN presets: every run of
-    :func:`chapter_runs` (chapter defaults overridden by ``params``) into ``out_dir/<run>``; safe under
-    ``torchrun``."""
-    values = {**chapter_defaults(), **dict(params)}
-    torch.set_num_threads(int(values.get("threads", torch.get_num_threads())))
-    return {name: fit(cfg, Path(out_dir) / name) for name, cfg in chapter_runs(values).items()}
+    :func:`chapter_runs` (from the chapter's resolved parameters) into ``out_dir/<run>``; safe under
+    ``torchrun``. The training data of each dataset are loaded once."""
+    torch.set_num_threads(int(params["threads"]))
+    runs, datasets = {}, {}
+    for name, cfg in chapter_runs(params).items():
+        key = (cfg.dataset, cfg.size, cfg.n)
+        if key not in datasets:
+            datasets[key] = load_training_data(cfg)
+        runs[name] = fit(cfg, Path(out_dir) / name, dataset=datasets[key])
+    return runs

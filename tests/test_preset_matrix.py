@@ -1,0 +1,144 @@
+"""Every preset, end to end, as a user runs it: ``train NAME`` at a toy size, then ``run NAME``, which must
+reuse the finished training (no step trained again) and write the executed notebook, ``metrics.json`` and the
+figures. Datasets that need a download are served from small fake files in torchvision's on-disk formats.
+
+The toy size keeps each preset's data, architecture family and code path, and shrinks widths, step counts and
+evaluation sizes through ordinary ``-p`` overrides (the same for ``train`` and ``run``, so the run folder's
+``config.json`` matches). Chapters run with ``check=False``: their claims hold at the default scale only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from latentkit.experiments import all_presets
+from latentkit.experiments.__main__ import main
+from latentkit.experiments.runner import resolve
+
+pytestmark = pytest.mark.slow
+
+# Patches torchvision's md5 tables to the fake files under $LATENTKIT_DATA, in this process and (through a
+# sitecustomize module on PYTHONPATH) in the chapter's kernel: torchvision checks them when it opens a set.
+_PATCH = '''
+import hashlib as _hashlib
+import os as _os
+
+
+def _patch_torchvision_md5(root):
+    import torchvision.datasets as tvd
+
+    def md5(path):
+        return _hashlib.md5(open(path, "rb").read()).hexdigest()
+
+    cifar = _os.path.join(root, "cifar-10-batches-py")
+    if _os.path.isdir(cifar):
+        tvd.CIFAR10.train_list = [[f, md5(_os.path.join(cifar, f))] for f, _ in tvd.CIFAR10.train_list]
+        tvd.CIFAR10.test_list = [[f, md5(_os.path.join(cifar, f))] for f, _ in tvd.CIFAR10.test_list]
+        tvd.CIFAR10.meta = {**tvd.CIFAR10.meta, "md5": md5(_os.path.join(cifar, tvd.CIFAR10.meta["filename"]))}
+    celeba = _os.path.join(root, "celeba")
+    if _os.path.isdir(celeba):
+        tvd.CelebA.file_list = [(fid, h if f.endswith(".zip") else md5(_os.path.join(celeba, f)), f)
+                                for fid, h, f in tvd.CelebA.file_list]
+
+
+if _os.environ.get("LATENTKIT_TEST_FAKE_DATA"):
+    _patch_torchvision_md5(_os.environ["LATENTKIT_TEST_FAKE_DATA"])
+'''
+
+# Overrides that make every preset of a chapter tiny (widths, steps, evaluation sizes); per-preset extras below.
+TOY: dict[str, dict[str, str]] = {
+    "00_getting_started.ipynb": {"steps": "3", "hidden": "8", "batch_size": "16"},
+    "01_dsm_constant.ipynb": {"steps": "2", "hp_steps": "2", "batch_size": "8", "n_mc": "16", "n_images": "16",
+                              "sample_steps": "3"},
+    "02_conditional_score_matching.ipynb": {"uniform_steps": "2", "sigma_steps": "2", "frozen_steps": "1",
+                                            "label_steps": "2", "batch_size": "8", "sample_steps": "3",
+                                            "channels": "4,8", "num_res_blocks": "1", "warmup": "0"},
+    "02b_code_granularity.ipynb": {"sweep_t": "0.1,0.5", "seeds": "1", "sweep_steps": "2", "batch_size": "8",
+                                   "n_eval": "16", "channels": "4,8", "num_res_blocks": "1", "warmup": "0"},
+    "03_latent_growing.ipynb": {"roll_images": "512", "roll_d_updates": "1", "roll_g_updates": "1",
+                                "cnn_initial_images": "16", "cnn_fade_images": "16", "cnn_stable_images": "16",
+                                "cnn_batch_size": "8", "eval_references": "2"},
+    "04_ivegan_invariances.ipynb": {"ring_seeds": "1", "ring_steps": "2", "ring_snapshots": "1",
+                                    "ring_batch_size": "16", "image_steps": "2", "large_code_steps": "1",
+                                    "tchoice_steps": "1", "image_batch_size": "8", "image_width": "0.0625",
+                                    "image_hidden": "16", "image_head_width": "0.0625"},
+    "05_nif_stochastic_inverse.ipynb": {"steps": "2", "flow_steps": "1", "hidden": "4", "batch_size": "4",
+                                        "n_valid": "8", "n_eval": "31", "classifier_steps": "2", "warmup": "0"},
+}
+EXTRA: dict[str, dict[str, str]] = {  # presets whose own values need a smaller toy size
+    "repr-cifar10-codes": {"channels": "4,4,4"},
+    "repr-cifar10-single-t": {"channels": "4,4,4"},
+    "repr-cifar10-deep": {"channels": "4,4,4,4"},
+    "growing-celeba": {"cnn_widths": "8,8,4,4,4,4", "cnn_latent_sizes": "1,2,4,8,16,32", "models": "bGAN,clgGAN"},
+    "growing-celeba-clg": {"cnn_widths": "8,8,4,4,4,4", "cnn_latent_sizes": "1,2,4,8,16,32"},
+    "ivegan-celeba": {"image_feature_dim": "8", "large_code_dim": "8", "image_noise_dim": "2"},
+    "ivegan-mnist": {"large_code_dim": "4"},
+}
+
+
+def toy(name: str) -> dict[str, str]:
+    preset = all_presets()[name]
+    values = {**TOY[preset.chapter], **EXTRA.get(name, {}), "check": "false", "device": "cpu", "threads": "1"}
+    return {k: v for k, v in values.items() if k in resolve(name).values}
+
+
+@pytest.fixture(scope="module")
+def fake_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from fakedata import write_fake_torchvision
+
+    root = tmp_path_factory.mktemp("data")
+    write_fake_torchvision(root)
+    site = tmp_path_factory.mktemp("site")
+    (site / "sitecustomize.py").write_text(_PATCH)
+    namespace: dict = {}
+    exec(compile(_PATCH, "sitecustomize", "exec"), namespace)
+    namespace["_patch_torchvision_md5"](str(root))  # this process: train runs here
+    return root, site
+
+
+def _fingerprint(folder: Path) -> dict[str, str]:
+    """Hashes of every checkpoint and metrics log under ``folder``: a retrained step changes them."""
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file() and p.name in ("checkpoint.pt", "metrics.jsonl")}
+
+
+@pytest.mark.parametrize("name", sorted(all_presets()))
+def test_train_then_run_reuses_the_training(name, fake_data, tmp_path, monkeypatch, capsys):
+    root, site = fake_data
+    monkeypatch.setenv("LATENTKIT_DATA", str(root))
+    monkeypatch.setenv("LATENTKIT_TEST_FAKE_DATA", str(root))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(site), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    args = [a for k, v in toy(name).items() for a in ("-p", k, v)] + ["--out", str(tmp_path)]
+    assert main(["train", name, *args]) == 0, capsys.readouterr().err[-3000:]
+    run_dir = tmp_path / name
+    trained = _fingerprint(run_dir / "train")
+    assert trained, f"{name}: train wrote no checkpoint"
+
+    assert main(["run", name, *args]) == 0, capsys.readouterr().err[-3000:]
+    after = _fingerprint(run_dir / "train")
+    changed = sorted(k for k, v in trained.items() if after.get(k) != v)
+    assert not changed, f"{name}: run trained again what train had finished: {changed}"  # (new runs may appear)
+    preset = all_presets()[name]
+    assert (run_dir / preset.chapter).is_file(), "the executed notebook"
+    executed = json.loads((run_dir / preset.chapter).read_text())
+    errors = [o for c in executed["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert not errors
+    assert json.loads((run_dir / "metrics.json").read_text()), "metrics.json is empty"
+    assert list((run_dir / "figures").glob("*.png")), "no figure saved"
+    stored = json.loads((run_dir / "config.json").read_text())
+    assert stored["preset"] == name and stored["parameters"]["check"] is False
+
+
+def test_the_toy_overrides_name_real_parameters():
+    for name in all_presets():
+        preset = all_presets()[name]
+        unknown = set(EXTRA.get(name, {})) - set(resolve(name).values)
+        assert not unknown, (name, unknown)
+        assert set(TOY[preset.chapter]) <= set(resolve(name).values), name
+
