@@ -24,9 +24,9 @@ CODE_REPOS = ("korabs-x/representation_score_based", "yang-song/score_sde_pytorc
               "eriksandstroem/Latent-Space-Growing-of-GANs", "Information-Fusion-Lab-Umass/NoisyInjectiveFlows")
 
 
-def cli(*args: str, cwd: Path | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
+def cli(*args: str, cwd: Path | None = None, timeout: int = 600, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "latentkit.experiments", *args], capture_output=True, text=True,
-                          cwd=cwd, timeout=timeout, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                          cwd=cwd, timeout=timeout, env={**os.environ, "PYTHONUNBUFFERED": "1", **env})
 
 
 # -------------------------------------------------------------------------------- chapter parameters
@@ -193,8 +193,10 @@ def test_every_user_error_is_one_line_on_stderr_and_exit_status_2(tmp_path):
         (["train", "score-mnist", "-p", "device", "cpu", "--out", str(tmp_path / "r")], ["'mnist' not found"]),
         (["train", "getting-started", "--bogus"], ["unrecognized arguments"]),
     ]
+    empty = tmp_path / "no-data"  # whatever this machine has downloaded, the data check must fail here
+    empty.mkdir()
     for args, fragments in cases:
-        _one_line_error(cli(*args), *fragments)
+        _one_line_error(cli(*args, LATENTKIT_DATA=str(empty)), *fragments)
     assert not (tmp_path / "r" / "score-mnist" / "train").exists(), "nothing trains before the data check"
 
 

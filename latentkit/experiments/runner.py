@@ -246,7 +246,8 @@ def prepare(name: str, overrides: Mapping[str, Any] | None, out: str | os.PathLi
         except (ValueError, RuntimeError) as err:  # an unknown name, or CUDA / MPS not on this machine
             raise ParameterError(f"parameter 'device': {err}") from None
     run_dir = _run_dir(resolved.preset, out)
-    _check_config(run_dir, resolved, restart, write=_is_main_rank())
+    if _is_main_rank():  # under torchrun rank 0 alone checks and writes config.json (train_preset then syncs)
+        _check_config(run_dir, resolved, restart, write=True)
     return resolved, run_dir
 
 
@@ -267,9 +268,15 @@ def train_preset(name: str, overrides: Mapping[str, Any] | None = None, out: str
     preset = get(name)
     train = resolve_train(preset)
     resolved, run_dir = prepare(name, overrides, out, restart)
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # torchrun: nobody trains before rank 0 has checked the folder
+        from latentkit.engine import barrier, init_distributed
+
+        init_distributed(resolved.values.get("device", "auto"))
+        barrier()
     with _lock(run_dir):
         train_dir = run_dir / "train"
-        train_dir.mkdir(exist_ok=True)
+        if _is_main_rank():
+            train_dir.mkdir(exist_ok=True)
         try:
             train(dict(resolved.values), train_dir)
         finally:
