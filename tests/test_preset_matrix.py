@@ -108,6 +108,11 @@ def _fingerprint(folder: Path) -> dict[str, str]:
             for p in sorted(folder.rglob("*")) if p.is_file() and p.name in ("checkpoint.pt", "metrics.jsonl")}
 
 
+def _retrained(trained: dict[str, str], after: dict[str, str]) -> list[str]:
+    """The files that train wrote and run changed (runs that train did not make may appear)."""
+    return sorted(k for k, v in trained.items() if after.get(k) != v)
+
+
 @pytest.mark.parametrize("name", sorted(all_presets()))
 def test_train_then_run_reuses_the_training(name, fake_data, tmp_path, monkeypatch, capsys):
     root, site = fake_data
@@ -121,9 +126,8 @@ def test_train_then_run_reuses_the_training(name, fake_data, tmp_path, monkeypat
     assert trained, f"{name}: train wrote no checkpoint"
 
     assert main(["run", name, *args]) == 0, capsys.readouterr().err[-3000:]
-    after = _fingerprint(run_dir / "train")
-    changed = sorted(k for k, v in trained.items() if after.get(k) != v)
-    assert not changed, f"{name}: run trained again what train had finished: {changed}"  # (new runs may appear)
+    changed = _retrained(trained, _fingerprint(run_dir / "train"))
+    assert not changed, f"{name}: run trained again what train had finished: {changed}"
     preset = all_presets()[name]
     assert (run_dir / preset.chapter).is_file(), "the executed notebook"
     executed = json.loads((run_dir / preset.chapter).read_text())
@@ -142,3 +146,17 @@ def test_the_toy_overrides_name_real_parameters():
         assert not unknown, (name, unknown)
         assert set(TOY[preset.chapter]) <= set(resolve(name).values), name
 
+
+
+def test_the_reuse_check_catches_a_run_that_trains_again(fake_data, tmp_path, monkeypatch, capsys):
+    """The control of the matrix: when the finished training is gone, run trains it again, and the fingerprint
+    comparison above must see it."""
+    root, _ = fake_data
+    monkeypatch.setenv("LATENTKIT_DATA", str(root))
+    args = [a for k, v in toy("getting-started").items() for a in ("-p", k, v)] + ["--out", str(tmp_path)]
+    assert main(["train", "getting-started", *args]) == 0, capsys.readouterr().err[-3000:]
+    trained = _fingerprint(tmp_path / "getting-started" / "train")
+    (tmp_path / "getting-started" / "train" / "checkpoint.pt").unlink()
+    assert main(["run", "getting-started", *args]) == 0, capsys.readouterr().err[-3000:]
+    assert _retrained(trained, _fingerprint(tmp_path / "getting-started" / "train")) == ["checkpoint.pt",
+                                                                                         "metrics.jsonl"]
