@@ -70,6 +70,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fcntl
 import functools
 import json
 import math
@@ -79,7 +80,7 @@ import warnings
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -906,16 +907,51 @@ def _cached_payload(key: _CacheKey, root: Path, download: bool,
     """The cache of ``key`` under ``root``: read when present and current, else decoded from the
     torchvision files and written. Returns the payload and its file (``None``: could not be written)."""
     path = key.path(root)
-    if path.is_file():
+
+    def current() -> dict[str, Any] | None:
+        if not path.is_file():
+            return None
         payload, stale = _read_cache(path, key)
         stale = stale or _stale_sources(payload, root)
         if stale is None:
-            return payload, path
+            return payload
         if _missing_files(key.name, root):
             raise DatasetCacheError(f"dataset cache {path} is stale ({stale}) and the torchvision files to "
                                     f"rebuild it are not all in {root / _TV[key.name][1]}; delete the cache or "
                                     f"put the files there")
-        warnings.warn(f"rebuilding the dataset cache {path}: {stale}", stacklevel=3)
+        warnings.warn(f"rebuilding the dataset cache {path}: {stale}", stacklevel=4)
+        return None
+
+    payload = current()
+    if payload is not None:
+        return payload, path
+    with _build_lock(path):  # one process decodes (e.g. rank 0 of torchrun); the others wait, then read its file
+        payload = current()
+        if payload is not None:
+            return payload, path
+        return _build_payload(key, root, download, workers, path)
+
+
+@contextlib.contextmanager
+def _build_lock(path: Path) -> Iterator[None]:
+    """An exclusive, blocking ``flock`` on ``path``'s ``.lock`` file while the cache is built (no lock where
+    the folder cannot be written: the build then goes ahead unlocked)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path.with_name(path.name + ".lock"), "a")
+    except OSError:
+        yield
+        return
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _build_payload(key: _CacheKey, root: Path, download: bool, workers: int | None,
+                   path: Path) -> tuple[dict[str, Any], Path | None]:
     base = _open_torchvision(key.name, key.split, root, download, path)
     payload = {"format": _CACHE_FORMAT, "version": _CACHE_VERSION, "key": dataclasses.asdict(key),
                **_label_table(key.name, base), "sources": _source_stats(key.name, root)}

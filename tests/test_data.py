@@ -426,7 +426,7 @@ def test_cache_write_is_atomic_and_corruption_is_reported(fresh_root, monkeypatc
     monkeypatch.setattr(torch, "save", killed)
     with pytest.raises(KeyboardInterrupt):
         load("mnist", root=root)
-    assert list(cache_dir.iterdir()) == []  # no partial cache, no temporary file left
+    assert [p for p in cache_dir.iterdir() if p.suffix != ".lock"] == []  # no partial cache, no temporary file
     monkeypatch.setattr(torch, "save", real_save)
     ds = load("mnist", root=root)
     path = ds.path
@@ -580,3 +580,28 @@ def test_errors_name_bad_value_and_choices(kwargs, match):
 def test_datasets_tuple_lists_every_name():
     assert set(D.DATASETS) == {"swiss_roll", "ring8", "grid25", "gaussian_mixture", "digits", "mnist5k",
                                "mnist", "fashion_mnist", "cifar10", "celeba"}
+
+
+def test_concurrent_loads_decode_a_missing_cache_once(md5_patched, monkeypatch):
+    """torchrun ranks that all find the cache missing: one decodes, the others wait and read its file."""
+    import threading
+
+    import latentkit.data as lkdata
+
+    root, _ = md5_patched
+    calls = []
+    real = lkdata._build_payload
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(lkdata, "_build_payload", counted)
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(load("mnist", root=root, size=14))) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1 and len(results) == 3
+    assert all(torch.equal(r[0][0], results[0][0][0]) for r in results)
