@@ -472,16 +472,10 @@ def _uint8_to_float(x: Tensor, value_range: tuple[float, float]) -> Tensor:
     return x.to(torch.float32).mul_((hi - lo) / 255.0).add_(lo)
 
 
-def _transform_uint8(x: Tensor, *, size: int | None, channels: int | None, crop: int | None = None) -> Tensor:
-    """uint8 ``(N, C, H, W)`` -> uint8: centre ``crop`` (as torchvision's CenterCrop), resize to ``size``
-    (bilinear, antialiased, computed in float32), convert to ``channels`` (1 -> 3 repeats; 3 -> 1 is ITU-R
-    601 luminance, as PIL's ``"L"``), rounded to the nearest integer once at the end."""
-    if crop is not None:
-        h, w = x.shape[-2:]
-        if h < crop or w < crop:
-            raise ValueError(f"crop {crop} is larger than the image ({h}x{w})")
-        top, left = int(round((h - crop) / 2)), int(round((w - crop) / 2))
-        x = x[..., top:top + crop, left:left + crop]
+def _transform_uint8(x: Tensor, *, size: int | None, channels: int | None) -> Tensor:
+    """uint8 ``(N, C, H, W)`` -> uint8: resize to ``size`` (bilinear, antialiased, computed in float32),
+    convert to ``channels`` (1 -> 3 repeats; 3 -> 1 is ITU-R 601 luminance, as PIL's ``"L"``), rounded to
+    the nearest integer once at the end. (CelebA's crop happens while decoding: :func:`_decode_jpeg`.)"""
     resize = size is not None and tuple(x.shape[-2:]) != (size, size)
     gray = channels == 1 and x.shape[1] == 3
     if resize or gray:
@@ -555,16 +549,10 @@ class _Decoded(torch.utils.data.Dataset):
 
 # the in-memory sets (digits 0..16, mnist5k) stay float from end to end
 def _prepare_images(x: Tensor, max_value: float, *, size: int | None, channels: int | None,
-                    value_range: tuple[float, float], crop: int | None = None) -> Tensor:
-    """``(N, C, H, W)`` pixels in ``[0, max_value]`` -> float32 in ``value_range``: centre ``crop``,
-    resize to ``size`` (bilinear, antialiased; no overshoot), convert to ``channels``."""
+                    value_range: tuple[float, float]) -> Tensor:
+    """``(N, C, H, W)`` pixels in ``[0, max_value]`` -> float32 in ``value_range``: resize to ``size``
+    (bilinear, antialiased; no overshoot), convert to ``channels``."""
     x = x.to(torch.float32) / max_value
-    if crop is not None:
-        h, w = x.shape[-2:]
-        if h < crop or w < crop:
-            raise ValueError(f"crop {crop} is larger than the image ({h}x{w})")
-        top, left = int(round((h - crop) / 2)), int(round((w - crop) / 2))  # as torchvision's CenterCrop
-        x = x[..., top:top + crop, left:left + crop]
     if size is not None and tuple(x.shape[-2:]) != (size, size):
         x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
         x = x.clamp_(0.0, 1.0)  # float rounding only: bilinear weights are non-negative

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,33 +23,20 @@ from latentkit.experiments.runner import resolve
 
 pytestmark = pytest.mark.slow
 
-# Patches torchvision's md5 tables to the fake files under $LATENTKIT_DATA, in this process and (through a
-# sitecustomize module on PYTHONPATH) in the chapter's kernel: torchvision checks them when it opens a set.
-_PATCH = '''
-import hashlib as _hashlib
-import os as _os
+# The chapter's kernel points torchvision's md5 tables at the fake files too (torchvision checks them when it
+# opens a set): a sitecustomize module on PYTHONPATH applies tests/fakedata.py's patches at start-up.
+_SITECUSTOMIZE = """
+import os
 
+if os.environ.get("LATENTKIT_TEST_FAKE_DATA"):
+    import importlib.util
 
-def _patch_torchvision_md5(root):
-    import torchvision.datasets as tvd
-
-    def md5(path):
-        return _hashlib.md5(open(path, "rb").read()).hexdigest()
-
-    cifar = _os.path.join(root, "cifar-10-batches-py")
-    if _os.path.isdir(cifar):
-        tvd.CIFAR10.train_list = [[f, md5(_os.path.join(cifar, f))] for f, _ in tvd.CIFAR10.train_list]
-        tvd.CIFAR10.test_list = [[f, md5(_os.path.join(cifar, f))] for f, _ in tvd.CIFAR10.test_list]
-        tvd.CIFAR10.meta = {**tvd.CIFAR10.meta, "md5": md5(_os.path.join(cifar, tvd.CIFAR10.meta["filename"]))}
-    celeba = _os.path.join(root, "celeba")
-    if _os.path.isdir(celeba):
-        tvd.CelebA.file_list = [(fid, h if f.endswith(".zip") else md5(_os.path.join(celeba, f)), f)
-                                for fid, h, f in tvd.CelebA.file_list]
-
-
-if _os.environ.get("LATENTKIT_TEST_FAKE_DATA"):
-    _patch_torchvision_md5(_os.environ["LATENTKIT_TEST_FAKE_DATA"])
-'''
+    spec = importlib.util.spec_from_file_location("fakedata", {fakedata!r})
+    fakedata = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fakedata)
+    for obj, attr, value in fakedata.md5_patches(os.environ["LATENTKIT_TEST_FAKE_DATA"]):
+        setattr(obj, attr, value)
+"""
 
 # Overrides that make every preset of a chapter tiny (widths, steps, evaluation sizes); per-preset extras below.
 TOY: dict[str, dict[str, str]] = {
@@ -89,17 +76,17 @@ def toy(name: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def fake_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from fakedata import write_fake_torchvision
+def fake_data(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
+    from fakedata import md5_patches, write_fake_torchvision
 
     root = tmp_path_factory.mktemp("data")
     write_fake_torchvision(root)
     site = tmp_path_factory.mktemp("site")
-    (site / "sitecustomize.py").write_text(_PATCH)
-    namespace: dict = {}
-    exec(compile(_PATCH, "sitecustomize", "exec"), namespace)
-    namespace["_patch_torchvision_md5"](str(root))  # this process: train runs here
-    return root, site
+    (site / "sitecustomize.py").write_text(_SITECUSTOMIZE.format(fakedata=str(Path(__file__).resolve().parent / "fakedata.py")))
+    with pytest.MonkeyPatch.context() as patch:  # this process: train runs here
+        for obj, attr, value in md5_patches(root):
+            patch.setattr(obj, attr, value)
+        yield root, site
 
 
 def _fingerprint(folder: Path) -> dict[str, str]:

@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from latentkit.experiments.registry import UnknownPresetError, all_presets, get
+from latentkit.experiments.registry import UnknownPresetError, all_presets
 
 _EPILOG = ("Settings are resolved as: the chapter's defaults, then the preset's values, then -p overrides. "
            "OUT/NAME/config.json records them; a later train or run with other values is refused "
@@ -49,10 +49,6 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--restart", action="store_true",
                        help="delete what OUT/NAME holds (checkpoints, figures) and start this run over")
     return parser
-
-
-def _is_main_rank() -> bool:
-    return os.environ.get("RANK", "0") == "0"
 
 
 def _show(name: str) -> None:
@@ -102,10 +98,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "show":
             _show(args.name)
             return 0
-        from latentkit.engine import NonFiniteLossError
-        from latentkit.experiments.runner import run_preset, train_preset
+        from latentkit.engine import NonFiniteLossError, TrainingInterrupted
+        from latentkit.experiments.runner import is_main_rank, run_preset, train_preset
 
-        get(args.name)
         overrides = dict(args.parameter)
         try:
             if args.command == "train":
@@ -113,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             else:
                 path = run_preset(args.name, overrides, args.out, restart=args.restart)
                 metrics = path / "metrics.json"
-                if metrics.exists() and _is_main_rank():
+                if metrics.exists() and is_main_rank():
                     print(json.dumps(json.loads(metrics.read_text()), indent=2))
         except NonFiniteLossError as err:
             print(f"error: {_one_line(err)}", file=sys.stderr)
@@ -125,10 +120,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                   f"{' '.join(str(getattr(err, 'evalue', '')).split())[:300]}); the executed notebook in {where} "
                   "shows the traceback", file=sys.stderr)
             return 1
-        except _interrupted() as err:
+        except TrainingInterrupted as err:
             print(f"stopped: {_one_line(err)}", file=sys.stderr)
             return 143
-        if _is_main_rank():
+        if is_main_rank():
             print(f"{args.command} {args.name}: done -> {path}")
         return 0
     except _user_errors() as err:
@@ -140,12 +135,6 @@ def _chapter_failed() -> type[BaseException]:
     from papermill.exceptions import PapermillExecutionError
 
     return PapermillExecutionError
-
-
-def _interrupted() -> type[BaseException]:
-    from latentkit import engine
-
-    return getattr(engine, "TrainingInterrupted", KeyboardInterrupt)
 
 
 if __name__ == "__main__":

@@ -94,7 +94,6 @@ class Chapter:
             (``function(values)``); it raises ``ValueError`` on bad values, before anything trains.
         datasets: the datasets it reads (checked for presence before anything trains).
         sources: where defaults come from, for those not covered by :data:`DEFAULT_SOURCE`.
-        result_neutral: parameters, beyond :data:`RESULT_NEUTRAL`, that do not change what is trained.
     """
 
     notebook: str
@@ -102,13 +101,11 @@ class Chapter:
     configs: str
     datasets: tuple[DataNeed, ...] = ()
     sources: Mapping[str, str] = field(default_factory=dict)
-    result_neutral: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sources", MappingProxyType(dict(self.sources)))
-        unknown = (set(self.sources) | set(self.result_neutral)
-                   | {d.parameter for d in self.datasets} | {d.root for d in self.datasets if d.root}) \
-            - set(self.parameters)
+        unknown = (set(self.sources) | {d.parameter for d in self.datasets}
+                   | {d.root for d in self.datasets if d.root}) - set(self.parameters)
         if unknown:
             raise ValueError(f"{self.notebook}: names that are not parameters: {sorted(unknown)}")
 
@@ -126,7 +123,7 @@ class Chapter:
 
     def neutral(self, name: str) -> bool:
         """Whether ``name`` may differ between a run and its reuse (it does not change the trained models)."""
-        return name in RESULT_NEUTRAL or name in self.result_neutral or name.endswith("checkpoint_every")
+        return name in RESULT_NEUTRAL or name.endswith("checkpoint_every")
 
     def build_configs(self, values: Mapping[str, Any]) -> Any:
         """The chapter's training configs for ``values`` (validates them)."""

@@ -78,7 +78,7 @@ class Preset:
     parameters: Mapping[str, Any] = field(default_factory=dict)
     train: str | None = None
     paper: str = ""
-    sources: Mapping[str, str] = field(default_factory=dict)  # filled from the Settings
+    sources: Mapping[str, str] = field(default_factory=dict, init=False)  # derived from the Settings
 
     def __post_init__(self) -> None:
         if not self.name or any(c.isspace() for c in self.name):
@@ -87,7 +87,7 @@ class Preset:
             raise ValueError(f"preset {self.name!r}: chapter must be a notebook, got {self.chapter!r}")
         if self.train is not None and self.train.count(":") != 1:
             raise ValueError(f"preset {self.name!r}: train must be 'module:function', got {self.train!r}")
-        values, sources = {}, dict(self.sources)
+        values, sources = {}, {}
         for key, value in self.parameters.items():
             if isinstance(value, Setting):
                 values[key], sources[key] = value.value, value.source

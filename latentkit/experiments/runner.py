@@ -18,6 +18,7 @@ Before anything trains, :func:`prepare` checks the output folder, the device, th
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -35,6 +36,7 @@ __all__ = [
     "Resolved",
     "RunFolderError",
     "book_dir",
+    "is_main_rank",
     "chapter_parameters",
     "chapter_path",
     "prepare",
@@ -179,11 +181,11 @@ def _differences(stored: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]
             if stored.get(k, missing) != now.get(k, missing)]
 
 
-def _check_config(run_dir: Path, resolved: Resolved, restart: bool, write: bool) -> None:
+def _check_config(run_dir: Path, resolved: Resolved, restart: bool) -> None:
     """Write ``config.json`` on first use; refuse a different configuration (``restart``: start over)."""
     path = run_dir / CONFIG_NAME
     leftovers = [p for p in run_dir.iterdir() if p.name not in (".lock", CONFIG_NAME) and not p.name.startswith(".write-test")]
-    if restart and write:
+    if restart:
         for p in leftovers + ([path] if path.exists() else []):
             shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
         leftovers = []
@@ -205,15 +207,15 @@ def _check_config(run_dir: Path, resolved: Resolved, restart: bool, write: bool)
         raise ConfigMismatchError(
             f"{run_dir} holds files ({', '.join(sorted(p.name for p in leftovers)[:4])}) but no {CONFIG_NAME}, "
             "so their parameters are unknown; use a fresh --out, or --restart to delete them and start over")
-    if write:
-        payload = {"preset": resolved.preset.name, "chapter": resolved.preset.chapter,
-                   "parameters": resolved.values, "sources": resolved.sources}
-        tmp = path.with_suffix(f".json.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
-        os.replace(tmp, path)
+    payload = {"preset": resolved.preset.name, "chapter": resolved.preset.chapter,
+               "parameters": resolved.values, "sources": resolved.sources}
+    tmp = path.with_suffix(f".json.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
 
 
-def _is_main_rank() -> bool:
+def is_main_rank() -> bool:
+    """Whether this process is rank 0 of ``torchrun`` (or alone): the one that writes and reports."""
     return os.environ.get("RANK", "0") == "0"
 
 
@@ -246,16 +248,14 @@ def prepare(name: str, overrides: Mapping[str, Any] | None, out: str | os.PathLi
         except (ValueError, RuntimeError) as err:  # an unknown name, or CUDA / MPS not on this machine
             raise ParameterError(f"parameter 'device': {err}") from None
     run_dir = _run_dir(resolved.preset, out)
-    if _is_main_rank():  # under torchrun rank 0 alone checks and writes config.json (train_preset then syncs)
-        _check_config(run_dir, resolved, restart, write=True)
+    if is_main_rank():  # under torchrun rank 0 alone checks and writes config.json (train_preset then syncs)
+        _check_config(run_dir, resolved, restart)
     return resolved, run_dir
 
 
 def _lock(run_dir: Path) -> Any:
     """An exclusive lock on the run folder (rank 0 only under torchrun)."""
-    import contextlib
-
-    if not _is_main_rank():
+    if not is_main_rank():
         return contextlib.nullcontext()
     from latentkit.engine import RunLock
 
@@ -275,7 +275,7 @@ def train_preset(name: str, overrides: Mapping[str, Any] | None = None, out: str
         barrier()
     with _lock(run_dir):
         train_dir = run_dir / "train"
-        if _is_main_rank():
+        if is_main_rank():
             train_dir.mkdir(exist_ok=True)
         try:
             train(dict(resolved.values), train_dir)

@@ -263,9 +263,7 @@ def phase_images(cfg: CNNGANConfig) -> list[int]:
 
 def _load_images(cfg: CNNGANConfig) -> Any:
     kwargs: dict[str, Any] = {"root": cfg.root} if cfg.root else {}
-    if cfg.crop:
-        if cfg.dataset != "celeba":
-            raise ValueError(f"crop={cfg.crop} applies to celeba only, not {cfg.dataset!r} (set it to 0)")
+    if cfg.crop:  # celeba's option: data.load refuses it for other sets
         kwargs["crop"] = cfg.crop
     ds = data.load(cfg.dataset, "train", n=cfg.n, size=cfg.resolution, channels=cfg.channels,
                    value_range=(-1.0, 1.0), seed=cfg.seed, **kwargs)

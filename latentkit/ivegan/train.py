@@ -130,13 +130,10 @@ def load_training_data(config: IVEGANConfig, split: str = "train") -> torch.util
         kwargs.update(value_range=IMAGE_RANGE)
         if config.size is not None:
             kwargs["size"] = config.size
-    if config.crop or config.attribute:
-        if config.dataset != "celeba":
-            raise ValueError(f"crop and attribute apply to celeba only, not {config.dataset!r}")
-        if config.crop:
-            kwargs["crop"] = config.crop
-        if config.attribute:
-            kwargs["attribute"] = config.attribute
+    if config.crop:  # celeba's options: data.load refuses them for other sets
+        kwargs["crop"] = config.crop
+    if config.attribute:
+        kwargs["attribute"] = config.attribute
     ds = lkdata.load(config.dataset, split, **kwargs)
     if config.dataset in ("mnist", "fashion_mnist") and not isinstance(ds, lkdata.ArrayDataset):
         ds = lkdata.ArrayDataset.from_dataset(ds)
@@ -341,7 +338,7 @@ def train_preset(params: Mapping[str, Any], out_dir: str | Path) -> dict[str, IV
     torch.set_num_threads(int(params["threads"]))
     runs, datasets = {}, {}
     for name, cfg in chapter_runs(params).items():
-        key = (cfg.dataset, cfg.size, cfg.n)
+        key = (cfg.dataset, cfg.n, cfg.size, cfg.crop, cfg.attribute)  # what load_training_data reads
         if key not in datasets:
             datasets[key] = load_training_data(cfg)
         runs[name] = fit(cfg, Path(out_dir) / name, dataset=datasets[key])
