@@ -67,6 +67,7 @@ Example:
     (200, True)
 """
 
+from latentkit.engine.config import check_fields, from_params
 from latentkit.engine.checkpoint import (CHECKPOINT_FORMAT, CheckpointError, NonFiniteGradientError, NonFiniteLossError,
                                         TrainingInterrupted, load_checkpoint, save_checkpoint)
 from latentkit.engine.ema import EMA
@@ -74,6 +75,7 @@ from latentkit.engine.lock import RunLock, RunLockedError
 from latentkit.engine.logs import MetricsLogger, progress, read_metrics
 from latentkit.engine.runtime import (DistInfo, autocast, barrier, cleanup_distributed, init_distributed, seed_everything,
                                       select_device)
+from latentkit.engine.steps import module_device, phase_dirs, warmup_schedule
 from latentkit.engine.trainer import TrainConfig, Trainer, fit_loss
 
 __all__ = [
@@ -90,14 +92,19 @@ __all__ = [
     "Trainer",
     "TrainingInterrupted",
     "autocast",
+    "check_fields",
     "barrier",
     "cleanup_distributed",
     "fit_loss",
+    "from_params",
     "init_distributed",
     "load_checkpoint",
+    "module_device",
+    "phase_dirs",
     "progress",
     "read_metrics",
     "save_checkpoint",
     "seed_everything",
     "select_device",
+    "warmup_schedule",
 ]

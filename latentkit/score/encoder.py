@@ -37,7 +37,7 @@ from typing import NamedTuple, Sequence
 import torch
 from torch import Tensor, nn
 
-from latentkit.score._random import randn
+from latentkit._random import randn
 from latentkit.score.losses import TSampler, Weighting, perturb
 from latentkit.score.models import ResBlock
 from latentkit.score.sde import SDE

@@ -28,7 +28,7 @@ from typing import Callable, NamedTuple
 import torch
 from torch import Tensor
 
-from latentkit.score._random import randn
+from latentkit._random import randn
 from latentkit.score.losses import (
     TSampler,
     Weighting,

@@ -31,7 +31,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from latentkit.score._random import rand, randn
+from latentkit._random import rand, randn
 from latentkit.score.sde import SDE, VESDE, broadcast
 
 __all__ = [

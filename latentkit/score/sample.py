@@ -26,7 +26,7 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
-from latentkit.score._random import randn
+from latentkit._random import randn
 from latentkit.score.models import as_score_fn
 from latentkit.score.sde import SDE, ScoreFn, broadcast
 

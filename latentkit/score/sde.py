@@ -30,7 +30,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from latentkit.score._random import randn
+from latentkit._random import randn
 
 __all__ = ["SDE", "VESDE", "ScoreFn", "broadcast"]
 

@@ -1,0 +1,112 @@
+"""Config dataclasses: built from resolved parameters, their fields checked from their type hints.
+
+Every method's config is a frozen dataclass whose fields are typed. Two helpers serve all of them:
+
+* :func:`check_fields` (call it from ``__post_init__``) refuses a value outside a ``Literal[...]`` field's
+  choices, naming the class, the field and the choices, and turns a list given for a ``tuple`` field into
+  a tuple (so configs stay hashable and compare equal however they were built).
+* :func:`from_params` builds a config from a chapter's resolved parameters (``name: value``, scalars only:
+  see :mod:`latentkit.experiments.chapters`). Names the config lacks are skipped (``threads``, ``out_dir``,
+  figure options); with ``prefix`` only the names ``prefix + field`` are read. Values are converted by the
+  field's type: a ``tuple[int, ...]`` (or ``float``/``str``) field takes ``"32, 16, 8"``, and a field typed
+  ``X | None`` takes ``0`` or ``""`` for ``None`` (a chapter parameter cannot be ``None``). ``fixed`` wins.
+
+Example:
+    >>> from dataclasses import dataclass
+    >>> from typing import Literal
+    >>> @dataclass(frozen=True)
+    ... class Cfg:
+    ...     kind: Literal["mlp", "unet"] = "mlp"
+    ...     channels: tuple[int, ...] = (8,)
+    ...     size: int | None = None
+    ...     def __post_init__(self):
+    ...         check_fields(self)
+    >>> from_params(Cfg, {"kind": "unet", "channels": "32,64", "size": 0, "threads": 2})
+    Cfg(kind='unet', channels=(32, 64), size=None)
+    >>> Cfg(kind="cnn")
+    Traceback (most recent call last):
+    ...
+    ValueError: Cfg.kind must be one of 'mlp', 'unet', got 'cnn'
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import types
+import typing
+from collections.abc import Mapping
+from typing import Any, Literal, Union
+
+__all__ = ["check_fields", "from_params"]
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _options(hint: Any) -> tuple[Any, ...]:
+    """The members of a union (``X | None`` gives ``(X, NoneType)``), or ``(hint,)``."""
+    if typing.get_origin(hint) in (Union, types.UnionType):
+        return typing.get_args(hint)
+    return (hint,)
+
+
+def _literal_choices(hint: Any) -> tuple[Any, ...] | None:
+    choices = [c for h in _options(hint) if typing.get_origin(h) is Literal for c in typing.get_args(h)]
+    return tuple(choices) if choices else None
+
+
+def _is_tuple(hint: Any) -> bool:
+    return any(h is tuple or typing.get_origin(h) is tuple for h in _options(hint))
+
+
+def check_fields(config: Any) -> None:
+    """Check a dataclass instance against its ``Literal`` fields; turn lists in ``tuple`` fields into tuples.
+
+    Raises:
+        ValueError: ``Class.field must be one of 'a', 'b', got 'c'`` for a value outside a ``Literal``.
+    """
+    cls = type(config)
+    hints = _hints(cls)
+    for f in dataclasses.fields(config):
+        hint, value = hints[f.name], getattr(config, f.name)
+        choices = _literal_choices(hint)
+        if choices is not None:
+            allowed = value is None and type(None) in _options(hint)
+            if not allowed and value not in choices:
+                listed = ", ".join(repr(c) for c in choices)
+                raise ValueError(f"{cls.__name__}.{f.name} must be one of {listed}, got {value!r}")
+        if isinstance(value, list) and _is_tuple(hint):
+            object.__setattr__(config, f.name, tuple(value))
+
+
+def _element_type(hint: Any) -> type:
+    for h in _options(hint):
+        args = typing.get_args(h) if typing.get_origin(h) is tuple else ()
+        if args:
+            return args[0]
+    return str
+
+
+def _convert(hint: Any, value: Any) -> Any:
+    options = _options(hint)
+    if type(None) in options and (value == "" or (value == 0 and not isinstance(value, bool))):
+        return None
+    if isinstance(value, str) and _is_tuple(hint):
+        kind = _element_type(hint)
+        return tuple(kind(v.strip()) for v in value.split(",") if v.strip())
+    return value
+
+
+def from_params(config_class: type, params: Mapping[str, Any], *, prefix: str = "", **fixed: Any) -> Any:
+    """A ``config_class`` from resolved parameters (see the module docstring); ``fixed`` values win."""
+    hints = _hints(config_class)
+    values = {}
+    for f in dataclasses.fields(config_class):
+        key = prefix + f.name
+        if key in params:
+            values[f.name] = _convert(hints[f.name], params[key])
+    values.update(fixed)
+    return config_class(**values)
