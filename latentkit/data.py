@@ -95,6 +95,7 @@ __all__ = [
     "DatasetInfo",
     "DatasetNotFoundError",
     "GaussianMixture",
+    "POINT_SETS",
     "TorchvisionDataset",
     "batch_sampler",
     "build_cache",
@@ -103,8 +104,9 @@ __all__ = [
     "load",
 ]
 
+POINT_SETS: tuple[str, ...] = ("swiss_roll", "ring8", "grid25", "gaussian_mixture")  # the 2-D point sets
 DATASETS: tuple[str, ...] = (
-    "swiss_roll", "ring8", "grid25", "gaussian_mixture",
+    *POINT_SETS,
     "digits", "mnist5k",
     "mnist", "fashion_mnist", "cifar10", "celeba",
 )
@@ -1008,7 +1010,6 @@ _OPTIONS: dict[str, dict[str, Any]] = {  # per-dataset options and their default
     "gaussian_mixture": {"mixture": None, "means": None, "stds": None, "weights": None},
     "celeba": {"crop": 178, "attribute": None},
 }
-_POINTS = ("swiss_roll", "ring8", "grid25", "gaussian_mixture")
 
 
 def _check_arguments(name: str, split: str, n: int | None, size: int | None, channels: int | None,
@@ -1030,7 +1031,7 @@ def _check_arguments(name: str, split: str, n: int | None, size: int | None, cha
     if not isinstance(cache, bool):
         raise ValueError(f"cache must be True or False, got {cache!r}")
     opts = {**valid_opts, **options}
-    if name in _POINTS:
+    if name in POINT_SETS:
         for what, v in (("size", size), ("channels", channels)):
             if v is not None:
                 raise ValueError(f"{what}={v!r} applies to image datasets; {name!r} is a 2-D point set")
@@ -1082,7 +1083,7 @@ def load(name: str, split: str = "train", *, root: str | Path | None = None, dow
     is False, and :class:`DatasetCacheError` for a corrupt cache file.
     """
     opts, vrange = _check_arguments(name, split, n, size, channels, value_range, seed, cache, options)
-    if name in _POINTS:
+    if name in POINT_SETS:
         return _points(name, split, n, classes, seed, opts)
     assert vrange is not None
     if name in ("digits", "mnist5k"):
