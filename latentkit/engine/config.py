@@ -1,4 +1,5 @@
-"""Config dataclasses: built from resolved parameters, their fields checked from their type hints.
+"""Config dataclasses: the engine's :class:`TrainConfig`; any config built from resolved parameters, its fields
+checked from their type hints.
 
 Every method's config is a frozen dataclass whose fields are typed. Two helpers serve all of them:
 
@@ -36,9 +37,10 @@ import functools
 import types
 import typing
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Literal, Union
 
-__all__ = ["check_fields", "from_params"]
+__all__ = ["TrainConfig", "check_fields", "from_params"]
 
 
 @functools.cache
@@ -110,3 +112,46 @@ def from_params(config_class: type, params: Mapping[str, Any], *, prefix: str = 
             values[f.name] = _convert(hints[f.name], params[key])
     values.update(fixed)
     return config_class(**values)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How a run trains (the method's own hyper-parameters live in the method's config)."""
+
+    steps: int  # total optimisation steps of the run
+    seed: int = 0  # seeds the global RNGs (per rank) and the data generator
+    device: str = "auto"  # "auto", "cpu", "cuda", "cuda:N" or "mps" (see select_device)
+    mixed_precision: bool = False  # bf16 autocast on CUDA (ignored elsewhere)
+    ema_decay: float | None = None  # EMA of every trainable module's weights when set
+    grad_clip: float | None = None  # max global grad norm in backward_step
+    checkpoint_every: int = 500  # steps between checkpoints (one is also written at the end)
+    log_every: int = 50  # steps between metrics records (one is also written at the end)
+    progress: bool = True  # show a tqdm bar (rank 0 only)
+    finite: tuple[str, ...] = ("loss",)  # metrics that must stay finite (else NonFiniteLossError)
+    desc: str = "train"  # progress bar label
+    ddp_find_unused: bool = False  # DistributedDataParallel(find_unused_parameters=...) under torchrun
+    compile: bool | tuple[str, ...] = False  # torch.compile the forward modules (trainer.module) on CUDA (ignored
+    # elsewhere): True compiles all; a tuple names the ones to compile (e.g. not a critic that needs double backward)
+
+    def __post_init__(self) -> None:
+        def bad(name: str, rule: str) -> None:
+            raise ValueError(f"TrainConfig.{name} must be {rule}, got {getattr(self, name)!r}")
+
+        if not isinstance(self.steps, int) or self.steps < 0:
+            bad("steps", "a non-negative int")
+        if not isinstance(self.seed, int) or self.seed < 0:
+            bad("seed", "a non-negative int")
+        for name in ("checkpoint_every", "log_every"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                bad(name, "a positive int")
+        if self.ema_decay is not None and not 0.0 <= self.ema_decay <= 1.0:
+            bad("ema_decay", "None or in [0, 1]")
+        if self.grad_clip is not None and not self.grad_clip > 0:
+            bad("grad_clip", "None or > 0")
+        if not isinstance(self.compile, bool):
+            if isinstance(self.compile, str) or not all(isinstance(n, str) for n in self.compile):
+                bad("compile", "a bool or a tuple of module names")
+            object.__setattr__(self, "compile", tuple(self.compile))
+        if isinstance(self.finite, str) or not all(isinstance(n, str) for n in self.finite):
+            bad("finite", "a tuple of metric names")
+        object.__setattr__(self, "finite", tuple(self.finite))

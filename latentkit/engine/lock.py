@@ -21,7 +21,11 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-__all__ = ["RunLock", "RunLockedError"]
+import torch.distributed as dist
+
+from latentkit.engine.runtime import DistInfo
+
+__all__ = ["RunLock", "RunLockedError", "acquire_run_lock"]
 
 LOCK_NAME = ".lock"  # the lock file inside a run folder
 
@@ -136,6 +140,33 @@ class RunLock:
 
     def __repr__(self) -> str:
         return f"RunLock({str(self.folder)!r}, held={self.held})"
+
+
+def acquire_run_lock(folder: str | Path, dist_info: DistInfo) -> RunLock | None:
+    """Take ``folder``'s lock for a run of ``dist_info.world_size`` processes: rank 0 takes it, the others
+    learn whether it could (a collective under ``torchrun``), and every rank raises if it is taken.
+
+    Returns:
+        The held :class:`RunLock` on rank 0 (release it when the run ends), ``None`` on the other ranks.
+
+    Raises:
+        RunLockedError: on every rank, when another process holds ``folder``.
+    """
+    lock, refusal = None, None
+    if dist_info.is_main:
+        try:
+            lock = RunLock(folder).acquire()
+        except RunLockedError as err:
+            refusal = err
+    if dist_info.world_size > 1:  # the other ranks learn whether rank 0 got it (else they would hang)
+        box = [None if refusal is None else (str(refusal), refusal.pid, refusal.host, refusal.started)]
+        dist.broadcast_object_list(box, src=0)
+        if box[0] is not None and refusal is None:
+            message, pid, host, started = box[0]
+            refusal = RunLockedError(message, folder=Path(folder), pid=pid, host=host, started=started)
+    if refusal is not None:
+        raise refusal
+    return lock
 
 
 def _read_holder(fd: int) -> dict:

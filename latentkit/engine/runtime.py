@@ -107,6 +107,43 @@ def autocast(device: torch.device | str, enabled: bool = True) -> contextlib.Abs
 
 
 
+# -------------------------------------------------------------------------------------- random states
+
+
+def rng_state(generator: torch.Generator, device: torch.device) -> dict:
+    """Every random state a run depends on, as tensors and plain values (``torch.load(weights_only=True)``
+    reads it back): Python's, NumPy's, torch's CPU one, ``generator``'s and ``device``'s (CUDA or MPS)."""
+    py = random.getstate()
+    _, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {
+        "python": {"version": py[0], "internal": torch.tensor(py[1], dtype=torch.int64), "gauss_next": py[2]},
+        "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
+        "torch": torch.get_rng_state(),
+        "generator": generator.get_state(),
+    }
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    elif device.type == "mps":
+        state["mps"] = torch.mps.get_rng_state()
+    return state
+
+
+def set_rng_state(state: dict, generator: torch.Generator, device: torch.device) -> None:
+    """Restore what :func:`rng_state` captured (the accelerator's state only on the same kind of device)."""
+    py = state["python"]
+    random.setstate((py["version"], tuple(py["internal"].tolist()), py["gauss_next"]))
+    npy = state["numpy"]
+    np.random.set_state(("MT19937", npy["keys"].numpy().astype(np.uint32), npy["pos"],
+                         npy["has_gauss"], npy["cached_gaussian"]))
+    torch.set_rng_state(state["torch"])
+    generator.set_state(state["generator"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+    elif device.type == "mps" and "mps" in state:
+        torch.mps.set_rng_state(state["mps"])
+
+
 # -------------------------------------------------------------------------------------- distributed
 
 

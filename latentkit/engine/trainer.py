@@ -8,15 +8,12 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
-import random
 import signal
 import warnings
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
@@ -27,55 +24,11 @@ from latentkit.engine.checkpoint import (CheckpointError, NonFiniteGradientError
                                         _non_finite_tensor, _remove_dead_temporaries, load_checkpoint,
                                         save_checkpoint)
 from latentkit.engine.ema import EMA
-from latentkit.engine.lock import RunLock, RunLockedError
+from latentkit.engine.lock import acquire_run_lock
 from latentkit.engine.logs import MetricsLogger, _to_number, _truncate_metrics, progress
-from latentkit.engine.runtime import DeferredSignal, _derive_seed, autocast, barrier, init_distributed, seed_everything
-
-# ---------------------------------------------------------------------------------------- the trainer
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """How a run trains (the method's own hyper-parameters live in the method's config)."""
-
-    steps: int  # total optimisation steps of the run
-    seed: int = 0  # seeds the global RNGs (per rank) and the data generator
-    device: str = "auto"  # "auto", "cpu", "cuda", "cuda:N" or "mps" (see select_device)
-    mixed_precision: bool = False  # bf16 autocast on CUDA (ignored elsewhere)
-    ema_decay: float | None = None  # EMA of every trainable module's weights when set
-    grad_clip: float | None = None  # max global grad norm in backward_step
-    checkpoint_every: int = 500  # steps between checkpoints (one is also written at the end)
-    log_every: int = 50  # steps between metrics records (one is also written at the end)
-    progress: bool = True  # show a tqdm bar (rank 0 only)
-    finite: tuple[str, ...] = ("loss",)  # metrics that must stay finite (else NonFiniteLossError)
-    desc: str = "train"  # progress bar label
-    ddp_find_unused: bool = False  # DistributedDataParallel(find_unused_parameters=...) under torchrun
-    compile: bool | tuple[str, ...] = False  # torch.compile the forward modules (trainer.module) on CUDA (ignored
-    # elsewhere): True compiles all; a tuple names the ones to compile (e.g. not a critic that needs double backward)
-
-    def __post_init__(self) -> None:
-        def bad(name: str, rule: str) -> None:
-            raise ValueError(f"TrainConfig.{name} must be {rule}, got {getattr(self, name)!r}")
-
-        if not isinstance(self.steps, int) or self.steps < 0:
-            bad("steps", "a non-negative int")
-        if not isinstance(self.seed, int) or self.seed < 0:
-            bad("seed", "a non-negative int")
-        for name in ("checkpoint_every", "log_every"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                bad(name, "a positive int")
-        if self.ema_decay is not None and not 0.0 <= self.ema_decay <= 1.0:
-            bad("ema_decay", "None or in [0, 1]")
-        if self.grad_clip is not None and not self.grad_clip > 0:
-            bad("grad_clip", "None or > 0")
-        if not isinstance(self.compile, bool):
-            if isinstance(self.compile, str) or not all(isinstance(n, str) for n in self.compile):
-                bad("compile", "a bool or a tuple of module names")
-            object.__setattr__(self, "compile", tuple(self.compile))
-        if isinstance(self.finite, str) or not all(isinstance(n, str) for n in self.finite):
-            bad("finite", "a tuple of metric names")
-        object.__setattr__(self, "finite", tuple(self.finite))
-
+from latentkit.engine.config import TrainConfig
+from latentkit.engine.runtime import (DeferredSignal, _derive_seed, autocast, barrier, init_distributed, rng_state,
+                                      seed_everything, set_rng_state)
 
 # config fields that may change between a run and its continuation without breaking reproducibility
 _RESUMABLE_CHANGES = {"steps", "device", "checkpoint_every", "log_every", "progress", "desc", "compile"}
@@ -237,35 +190,6 @@ class Trainer:
 
     # -- checkpoints ------------------------------------------------------------------------------------
 
-    def _rng_state(self) -> dict:
-        py = random.getstate()
-        _, keys, pos, has_gauss, cached = np.random.get_state()
-        state = {
-            "python": {"version": py[0], "internal": torch.tensor(py[1], dtype=torch.int64), "gauss_next": py[2]},
-            "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
-                      "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
-            "torch": torch.get_rng_state(),
-            "generator": self.generator.get_state(),
-        }
-        if self.device.type == "cuda":
-            state["cuda"] = torch.cuda.get_rng_state(self.device)
-        elif self.device.type == "mps":
-            state["mps"] = torch.mps.get_rng_state()
-        return state
-
-    def _set_rng_state(self, state: dict) -> None:
-        py = state["python"]
-        random.setstate((py["version"], tuple(py["internal"].tolist()), py["gauss_next"]))
-        npy = state["numpy"]
-        np.random.set_state(("MT19937", npy["keys"].numpy().astype(np.uint32), npy["pos"],
-                             npy["has_gauss"], npy["cached_gaussian"]))
-        torch.set_rng_state(state["torch"])
-        self.generator.set_state(state["generator"])
-        if self.device.type == "cuda" and "cuda" in state:
-            torch.cuda.set_rng_state(state["cuda"], self.device)
-        elif self.device.type == "mps" and "mps" in state:
-            torch.mps.set_rng_state(state["mps"])
-
     def _find_non_finite(self) -> tuple[str, float] | None:
         owners = [(f"module {n!r}", m) for n, m in self._raw.items()]
         return _non_finite_tensor(owners + [(f"the EMA of module {n!r}", e.module) for n, e in self.emas.items()])
@@ -288,20 +212,7 @@ class Trainer:
         if self.out_dir is None or self._locked:
             yield
             return
-        lock, refusal = None, None
-        if self.dist.is_main:
-            try:
-                lock = RunLock(self.out_dir).acquire()
-            except RunLockedError as err:
-                refusal = err
-        if self.dist.world_size > 1:  # the other ranks learn whether rank 0 got it (else they would hang)
-            box = [None if refusal is None else (str(refusal), refusal.pid, refusal.host, refusal.started)]
-            dist.broadcast_object_list(box, src=0)
-            if box[0] is not None and refusal is None:
-                message, pid, host, started = box[0]
-                refusal = RunLockedError(message, folder=self.out_dir, pid=pid, host=host, started=started)
-        if refusal is not None:
-            raise refusal
+        lock = acquire_run_lock(self.out_dir, self.dist)
         self._locked = True
         try:
             yield
@@ -321,7 +232,7 @@ class Trainer:
         if self.checkpoint_path is None:
             return
         with self._run_lock():
-            local = (self._rng_state(), self._find_non_finite())
+            local = (rng_state(self.generator, self.device), self._find_non_finite())
             gathered: list[Any] = [local]
             if self.dist.world_size > 1:
                 gathered = [None] * self.dist.world_size
@@ -415,7 +326,7 @@ class Trainer:
             warnings.warn(f"checkpoint {path} was written by {len(rng)} processes, resuming with "
                           f"{self.dist.world_size}: the continued run is not bit-identical", stacklevel=3)
         if self.dist.rank < len(rng):
-            self._set_rng_state(rng[self.dist.rank])
+            set_rng_state(rng[self.dist.rank], self.generator, self.device)
         else:
             seed_everything(_derive_seed(self.config.seed, self.dist.rank, 2 + int(ckpt["step"])))
             self.generator.manual_seed(_derive_seed(self.config.seed, self.dist.rank, 3 + int(ckpt["step"])))
