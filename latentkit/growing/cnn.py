@@ -35,17 +35,20 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from latentkit._random import randn
 from latentkit.growing.layers import LRELU_SLOPE, GrowConv2d, downsample, fade, minibatch_stddev, resize_to, upsample
 
-__all__ = ["STRATEGIES", "CNNArch", "Stage", "growth_stages", "Generator", "Discriminator", "grow_generator",
-           "grow_discriminator", "real_images", "set_fade", "count_parameters"]
+__all__ = ["Strategy", "STRATEGIES", "CNNArch", "Stage", "growth_stages", "Generator", "Discriminator",
+           "grow_generator", "grow_discriminator", "real_images", "set_fade", "count_parameters", "gaussian_latent"]
 
-STRATEGIES = ("bGAN", "bgGAN", "cgGAN", "lgGAN", "clgGAN")
+Strategy = Literal["bGAN", "bgGAN", "cgGAN", "lgGAN", "clgGAN"]  # the models of table 1
+STRATEGIES: tuple[str, ...] = get_args(Strategy)
 
 
 def _lrelu(x: Tensor) -> Tensor:
@@ -92,7 +95,7 @@ class Stage:
         return 4 * 2 ** (self.blocks - 1)
 
 
-def growth_stages(strategy: str, arch: CNNArch) -> list[Stage]:
+def growth_stages(strategy: Strategy, arch: CNNArch) -> list[Stage]:
     """The stages a model of ``strategy`` passes through (one for bGAN).
 
     cgGAN widths are ``min(W_s, W_0 * z / z_max)`` (table 4-5: ``min(W_s, z)``), clgGAN widths
@@ -301,3 +304,14 @@ def real_images(x: Tensor, stage: Stage, prev: Stage | None = None, alpha: float
 def count_parameters(module: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+def gaussian_latent(n: int, size: int, generator: torch.Generator | None = None,
+                    device: torch.device | str = "cpu") -> Tensor:
+    """``size``-d standard Gaussians normalised to unit length (sec. 7.2.3); models use the first entries.
+
+    Drawn with ``generator`` (on its device; without one, torch's global CPU generator, so that a seed gives the
+    same latents on every device) and returned on ``device``.
+    """
+    z = randn((n, size), generator=generator or torch.default_generator, device=device)
+    return z / z.norm(dim=1, keepdim=True)

@@ -15,12 +15,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor
 
-from latentkit.growing.cnn import Discriminator, Generator, count_parameters, growth_stages
+from latentkit.growing.cnn import Discriminator, Generator, count_parameters, gaussian_latent, growth_stages
 
 __all__ = ["latent_groups", "resample_group", "random_walk", "axis_walk", "group_variability", "axis_shares",
            "parameter_schedule"]
@@ -42,17 +43,12 @@ def latent_groups(latent_size: int, first: int = 8) -> list[tuple[int, int]]:
     return groups
 
 
-def _unit(n: int, size: int, generator: torch.Generator, device: Any) -> Tensor:
-    z = torch.randn(n, size, generator=generator, device=generator.device).to(device)
-    return z / z.norm(dim=1, keepdim=True)
-
-
 def resample_group(z_ref: Tensor, group: tuple[int, int], n: int, generator: torch.Generator) -> Tensor:
     """``n`` copies of ``z_ref`` (shape ``(size,)``) whose entries in ``group`` are redrawn from the
-    latent distribution (entries of fresh unit-normalised Gaussian vectors)."""
+    latent distribution (entries of fresh :func:`~latentkit.growing.cnn.gaussian_latent` vectors)."""
     lo, hi = group
     z = z_ref.expand(n, -1).clone()
-    z[:, lo:hi] = _unit(n, z_ref.shape[-1], generator, z_ref.device)[:, lo:hi]
+    z[:, lo:hi] = gaussian_latent(n, z_ref.shape[-1], generator, z_ref.device)[:, lo:hi]
     return z
 
 
@@ -82,7 +78,7 @@ def group_variability(generator_net: Callable[[Tensor], Tensor], latent_size: in
                       device: Any = "cpu") -> list[float]:
     """Sec. 9: for each group, the pixel-averaged standard deviation over ``n`` images whose latents
     differ only in that group, averaged over ``references`` reference latents. One number per group."""
-    refs = _unit(references, latent_size, generator, device)
+    refs = gaussian_latent(references, latent_size, generator, device)
     out = []
     for group in groups:
         stds = []

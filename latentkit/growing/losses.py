@@ -19,16 +19,20 @@ Example:
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
+from typing import Literal, get_args
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["LOSSES", "ns_discriminator_loss", "ns_generator_loss", "wgan_critic_loss", "wgan_generator_loss",
+from latentkit._random import rand
+
+__all__ = ["Loss", "LOSSES", "ns_discriminator_loss", "ns_generator_loss", "wgan_critic_loss", "wgan_generator_loss",
            "gradient_penalty", "interpolate"]
 
-LOSSES = ("ns", "wgan-gp")
+Loss = Literal["ns", "wgan-gp"]  # the GAN objectives (a config field of this type is checked)
+LOSSES: tuple[str, ...] = get_args(Loss)
 
 
 def ns_discriminator_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
@@ -69,13 +73,14 @@ def gradient_penalty(critic: Callable[[Tensor], Tensor], real: Tensor, fake: Ten
     Arguments:
         critic: maps a batch to scores ``(B,)`` or ``(B, 1)``.
         real, fake: batches of the same shape ``(B, ...)``; ``fake`` is detached here.
-        generator: draws ``t ~ U(0, 1)`` (one per example) when ``t`` is not given.
+        generator: draws ``t ~ U(0, 1)`` (one per example) when ``t`` is not given; without one, torch's
+            global CPU generator (so that a seed gives the same ``t`` on every device).
         t: the interpolation weights ``(B,)`` (for tests).
         create_graph: keep the graph so that the penalty can be backpropagated (training).
     """
     real, fake = real.detach(), fake.detach()
     if t is None:
-        t = torch.rand(real.shape[0], generator=generator, device=generator.device if generator else "cpu")
+        t = rand((real.shape[0],), generator=generator or torch.default_generator)
     t = t.to(device=real.device, dtype=real.dtype)
     x_hat = interpolate(real, fake, t).requires_grad_(True)
     scores = critic(x_hat)

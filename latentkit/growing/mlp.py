@@ -19,6 +19,7 @@ import copy
 import torch
 from torch import Tensor, nn
 
+from latentkit._random import rand
 from latentkit.growing.layers import LRELU_SLOPE
 
 __all__ = ["MLPGenerator", "MLPDiscriminator", "grow_latent", "uniform_latent"]
@@ -81,7 +82,7 @@ def grow_latent(generator: MLPGenerator, latent: int) -> MLPGenerator:
 
 def uniform_latent(n: int, size: int, generator: torch.Generator | None = None,
                    device: torch.device | str = "cpu") -> Tensor:
-    """``z ~ U(-1, 1)^size`` (sec. 7.1), drawn with ``generator`` (on its device) and moved to ``device``."""
-    gen_device = generator.device if generator is not None else "cpu"
-    return (torch.rand(n, size, generator=generator, device=gen_device) * 2 - 1).to(device)
+    """``z ~ U(-1, 1)^size`` (sec. 7.1), drawn with ``generator`` (on its device; without one, torch's global
+    CPU generator, so that a seed gives the same latents on every device) and returned on ``device``."""
+    return rand((n, size), generator=generator or torch.default_generator, device=device) * 2 - 1
 
