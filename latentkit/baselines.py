@@ -129,10 +129,9 @@ def encode_dataset(model: Autoencoder, dataset: data.ArrayDataset, batch_size: i
 
 
 def config_from_parameters(params: Mapping[str, Any]) -> AutoencoderConfig:
-    """The getting-started chapter's autoencoder config from its (resolved) parameters."""
-    from latentkit.experiments.registry import config_from
-
-    return config_from(AutoencoderConfig, params)
+    """The getting-started chapter's autoencoder config from its (resolved) parameters
+    (:func:`latentkit.engine.from_params`)."""
+    return engine.from_params(AutoencoderConfig, params)
 
 
 def train_preset(params: Mapping[str, Any], out_dir: str | Path) -> None:

@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -24,6 +25,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from latentkit import _checks
 
 __all__ = ["bits_per_dim", "silhouette", "knn_accuracy", "linear_probe_accuracy", "separability",
            "gaussian_statistics", "frechet_distance_gaussians", "frechet_distance", "FeatureClassifier",
@@ -39,6 +42,26 @@ def _np(x: ArrayLike, dtype=np.float64) -> np.ndarray:
     return np.asarray(x, dtype=dtype)
 
 
+def _codes(where: str, name: str, x: ArrayLike, min_n: int = 1) -> np.ndarray:
+    """Codes ``(N >= min_n, ...)`` as float64, finite."""
+    a = _np(x)
+    if a.ndim < 1 or len(a) < min_n:
+        raise _checks.error(where, name, f"an array of codes (N >= {min_n}, ...)", f"shape {a.shape}")
+    _checks.finite(where, name, a)
+    return a
+
+
+def _probe_inputs(where: str, train_codes: ArrayLike, train_labels: ArrayLike, test_codes: ArrayLike,
+                  test_labels: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Train and test codes (float64, finite, the same features per example) and their integer labels."""
+    a, b = _codes(where, "train_codes", train_codes), _codes(where, "test_codes", test_codes)
+    if a.shape[1:] != b.shape[1:]:
+        raise _checks.error(where, "test_codes", f"of shape (M, {', '.join(map(str, a.shape[1:]))}) like train_codes",
+                            f"shape {b.shape}")
+    return (a, _checks.integer_labels(where, "train_labels", train_labels, len(a)), b,
+            _checks.integer_labels(where, "test_labels", test_labels, len(b)))
+
+
 # -- likelihoods ----------------------------------------------------------------------------------------
 def bits_per_dim(log_density: Tensor, dims: int, n_bits: int | None = None) -> Tensor:
     """Bits per dimension ``-log p(x) / (D log 2)`` of a continuous log-density.
@@ -51,10 +74,15 @@ def bits_per_dim(log_density: Tensor, dims: int, n_bits: int | None = None) -> T
             the discrete log-probability is ``log p(x) - D n_bits log 2``, i.e. ``n_bits`` is added.
             ``None``: the bins already have unit width (e.g. data in ``0 .. 255``).
 
+    ``dims`` must be an int ``>= 1`` and ``n_bits`` ``None`` or an int ``>= 1`` (``ValueError``).
+
     Example:
         >>> round(float(bits_per_dim(torch.tensor(-0.5 * math.log(2 * math.pi)), dims=1)), 6)  # N(0, 1) at 0
         1.325748
     """
+    _checks.integer("bits_per_dim", "dims", dims, low=1)
+    if n_bits is not None:
+        _checks.integer("bits_per_dim", "n_bits", n_bits, low=1)
     bpd = -log_density / (dims * math.log(2.0))
     return bpd if n_bits is None else bpd + n_bits
 
@@ -62,44 +90,67 @@ def bits_per_dim(log_density: Tensor, dims: int, n_bits: int | None = None) -> T
 # -- separability of codes -----------------------------------------------------------------------------
 def silhouette(codes: ArrayLike, labels: ArrayLike, sample_size: int | None = None, seed: int = 0) -> float:
     """Mean silhouette coefficient of ``codes`` grouped by ``labels`` (euclidean; -1 .. 1, higher = better
-    separated classes). ``sample_size`` subsamples (with ``seed``) for large sets."""
+    separated classes). ``sample_size`` subsamples (with ``seed``) for large sets.
+
+    Labels, here and in every metric of codes, are integer class indices: integer arrays, or float arrays
+    whose values are integers (a fractional label is refused, never truncated); one per code. The number of
+    classes must be in ``[2, N - 1]``.
+    """
     from sklearn.metrics import silhouette_score
 
-    z, y = _np(codes), _np(labels, np.int64)
+    z = _codes("silhouette", "codes", codes, min_n=3)
+    y = _checks.integer_labels("silhouette", "labels", labels, len(z))
+    classes = len(np.unique(y))
+    if not 2 <= classes <= len(z) - 1:
+        raise _checks.error("silhouette", "labels", f"of 2 to N - 1 = {len(z) - 1} classes", f"{classes}")
+    if sample_size is not None:
+        _checks.integer("silhouette", "sample_size", sample_size, low=2)
     return float(silhouette_score(z.reshape(len(z), -1), y, metric="euclidean", sample_size=sample_size,
                                   random_state=seed))
 
 
 def knn_accuracy(train_codes: ArrayLike, train_labels: ArrayLike, test_codes: ArrayLike, test_labels: ArrayLike,
                  k: int = 5) -> float:
-    """Accuracy on the test split of a ``k``-nearest-neighbour classifier (euclidean) fit on the train split."""
+    """Accuracy on the test split of a ``k``-nearest-neighbour classifier (euclidean) fit on the train split;
+    ``1 <= k <= N_train``, labels as for :func:`silhouette`."""
     from sklearn.neighbors import KNeighborsClassifier
 
-    a, b = _np(train_codes), _np(test_codes)
-    clf = KNeighborsClassifier(n_neighbors=k).fit(a.reshape(len(a), -1), _np(train_labels, np.int64))
-    return float(clf.score(b.reshape(len(b), -1), _np(test_labels, np.int64)))
+    a, ya, b, yb = _probe_inputs("knn_accuracy", train_codes, train_labels, test_codes, test_labels)
+    _checks.integer("knn_accuracy", "k", k, low=1, high=len(a))
+    clf = KNeighborsClassifier(n_neighbors=k).fit(a.reshape(len(a), -1), ya)
+    return float(clf.score(b.reshape(len(b), -1), yb))
 
 
 def linear_probe_accuracy(train_codes: ArrayLike, train_labels: ArrayLike, test_codes: ArrayLike,
                           test_labels: ArrayLike, c: float = 1.0, max_iter: int = 2000) -> float:
-    """Accuracy on the test split of a logistic regression (codes standardised on the train split)."""
+    """Accuracy on the test split of a logistic regression (codes standardised on the train split); ``c > 0``,
+    ``max_iter >= 1``, at least two classes in ``train_labels``, labels as for :func:`silhouette`."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    a, b = _np(train_codes), _np(test_codes)
+    a, ya, b, yb = _probe_inputs("linear_probe_accuracy", train_codes, train_labels, test_codes, test_labels)
+    _checks.real("linear_probe_accuracy", "c", c, low=0.0, low_open=True)
+    _checks.integer("linear_probe_accuracy", "max_iter", max_iter, low=1)
+    if len(np.unique(ya)) < 2:
+        raise _checks.error("linear_probe_accuracy", "train_labels", "of at least 2 classes", "1")
     clf = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=max_iter))
-    clf.fit(a.reshape(len(a), -1), _np(train_labels, np.int64))
-    return float(clf.score(b.reshape(len(b), -1), _np(test_labels, np.int64)))
+    clf.fit(a.reshape(len(a), -1), ya)
+    return float(clf.score(b.reshape(len(b), -1), yb))
 
 
 def pca_codes(train: ArrayLike, test: ArrayLike, dim: int) -> tuple[np.ndarray, np.ndarray]:
     """Examples flattened and projected to ``dim`` dimensions by a PCA fit on ``train`` (float64): the best
-    linear code of that size, the baseline every learned code is compared with."""
+    linear code of that size, the baseline every learned code is compared with. ``dim`` in
+    ``[1, min(N_train, features)]``; ``test`` has ``train``'s features."""
     from sklearn.decomposition import PCA
 
-    a, b = _np(train), _np(test)
+    a, b = _codes("pca_codes", "train", train), _codes("pca_codes", "test", test)
     a, b = a.reshape(len(a), -1), b.reshape(len(b), -1)
+    if a.shape[1] != b.shape[1]:
+        raise _checks.error("pca_codes", "test", f"of {a.shape[1]} features per example (those of train)",
+                            f"{b.shape[1]}")
+    _checks.integer("pca_codes", "dim", dim, low=1, high=min(a.shape))
     pca = PCA(dim, random_state=0).fit(a)
     return pca.transform(a), pca.transform(b)
 
@@ -108,6 +159,7 @@ def separability(train_codes: ArrayLike, train_labels: ArrayLike, test_codes: Ar
                  k: int = 5) -> dict[str, float]:
     """``{"silhouette": ..., "knn": ..., "linear": ...}``: silhouette of the test codes by class, and the
     kNN and linear-probe accuracies trained on the train codes."""
+    _probe_inputs("separability", train_codes, train_labels, test_codes, test_labels)
     return {"silhouette": silhouette(test_codes, test_labels),
             "knn": knn_accuracy(train_codes, train_labels, test_codes, test_labels, k),
             "linear": linear_probe_accuracy(train_codes, train_labels, test_codes, test_labels)}
@@ -115,15 +167,16 @@ def separability(train_codes: ArrayLike, train_labels: ArrayLike, test_codes: Ar
 
 # -- Fréchet distance ------------------------------------------------------------------------------------
 def gaussian_statistics(features: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and (unbiased) covariance of ``features`` ``(N, F)``, in float64."""
+    """Mean and (unbiased) covariance of ``features`` ``(N, F)``, in float64; ``N >= 2``, finite."""
     f = _np(features)
     if f.ndim != 2 or len(f) < 2:
-        raise ValueError(f"features must be (N >= 2, F), got shape {f.shape}")
+        raise ValueError(f"gaussian_statistics: features must be (N >= 2, F), got shape {f.shape}")
+    _checks.finite("gaussian_statistics", "features", f)
     return f.mean(0), np.cov(f, rowvar=False).reshape(f.shape[1], f.shape[1])
 
 
-def _psd_sqrt(c: np.ndarray) -> np.ndarray:
-    w, v = np.linalg.eigh((c + c.T) / 2)
+def _psd_sqrt(w: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """The square root of a PSD matrix from its eigen-decomposition (round-off negative eigenvalues clipped)."""
     return (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T
 
 
@@ -135,12 +188,23 @@ def frechet_distance_gaussians(mu1: ArrayLike, cov1: ArrayLike, mu2: ArrayLike, 
     The square root is taken of the *symmetric* PSD matrix ``cov1^1/2 cov2 cov1^1/2`` by an eigenvalue
     decomposition (negative round-off eigenvalues clipped), which has the same trace as ``sqrtm(cov1 cov2)``
     but avoids the complex, ill-conditioned general square root.
+
+    The means must be finite ``(F,)`` and the covariances finite, symmetric and positive semi-definite
+    ``(F, F)`` up to round-off (relative tolerance ``1e-6`` on the asymmetry and on negative eigenvalues):
+    for any other matrix the formula is no distance (``ValueError``).
     """
-    m1, m2 = _np(mu1), _np(mu2)
+    where = "frechet_distance_gaussians"
+    m1, m2 = np.atleast_1d(_np(mu1)), np.atleast_1d(_np(mu2))
     c1, c2 = np.atleast_2d(_np(cov1)), np.atleast_2d(_np(cov2))
-    if c1.shape != c2.shape or m1.shape != m2.shape or c1.shape[0] != m1.shape[0]:
-        raise ValueError(f"shape mismatch: mu {m1.shape} / {m2.shape}, cov {c1.shape} / {c2.shape}")
-    s1 = _psd_sqrt(c1)
+    _checks.ndim(where, "mu1", m1, 1, "(F,)")
+    f = m1.shape[0]
+    for name, v, shape in (("mu2", m2, (f,)), ("cov1", c1, (f, f)), ("cov2", c2, (f, f))):
+        if v.shape != shape:
+            raise _checks.error(where, name, f"of shape {shape} (F = {f}, from mu1)", f"shape {v.shape}")
+    _checks.finite(where, "mu1", m1)
+    _checks.finite(where, "mu2", m2)
+    s1 = _psd_sqrt(*_checks.symmetric_psd(where, "cov1", c1, vectors=True))
+    _checks.symmetric_psd(where, "cov2", c2)
     m = s1 @ c2 @ s1
     tr_sqrt = np.sqrt(np.clip(np.linalg.eigvalsh((m + m.T) / 2), 0.0, None)).sum()
     value = float(np.square(m1 - m2).sum() + np.trace(c1) + np.trace(c2) - 2.0 * tr_sqrt)
@@ -149,22 +213,33 @@ def frechet_distance_gaussians(mu1: ArrayLike, cov1: ArrayLike, mu2: ArrayLike, 
 
 def frechet_distance(features_a: ArrayLike, features_b: ArrayLike) -> float:
     """Fréchet distance between Gaussians fitted to two feature sets ``(N, F)`` and ``(M, F)``."""
-    return frechet_distance_gaussians(*gaussian_statistics(features_a), *gaussian_statistics(features_b))
+    stats_a, stats_b = gaussian_statistics(features_a), gaussian_statistics(features_b)
+    if stats_a[0].shape != stats_b[0].shape:
+        raise _checks.error("frechet_distance", "features_b", f"of shape (M, {stats_a[0].shape[0]}) (F of features_a)",
+                            f"{stats_b[0].shape[0]} features")
+    return frechet_distance_gaussians(*stats_a, *stats_b)
 
 
 class FeatureClassifier(nn.Module):
     """A small CNN classifier whose penultimate layer is the feature space of the classifier Fréchet distance.
 
     Arguments:
-        in_shape: ``(C, H, W)`` of the images (in ``[0, 1]``).
-        n_classes: number of classes.
-        feature_dim: dimension of the features.
-        width: channels of the first convolution (the second has twice as many).
+        in_shape: ``(C, H, W)`` of the images (in ``[0, 1]``); ``C >= 1``, ``H, W >= 2``.
+        n_classes: number of classes (``>= 2``).
+        feature_dim: dimension of the features (``>= 1``).
+        width: channels of the first convolution (the second has twice as many; ``>= 1``).
     """
 
     def __init__(self, in_shape: tuple[int, int, int], n_classes: int = 10, feature_dim: int = 64,
                  width: int = 32) -> None:
         super().__init__()
+        if (len(in_shape) != 3 or not all(isinstance(v, numbers.Integral) for v in in_shape) or in_shape[0] < 1
+                or min(in_shape[1:]) < 2):
+            raise _checks.error("FeatureClassifier", "in_shape", "(C, H, W) of ints with C >= 1, H, W >= 2",
+                                repr(tuple(in_shape)))
+        _checks.integer("FeatureClassifier", "n_classes", n_classes, low=2)
+        _checks.integer("FeatureClassifier", "feature_dim", feature_dim, low=1)
+        _checks.integer("FeatureClassifier", "width", width, low=1)
         self.in_shape = tuple(in_shape)
         c = in_shape[0]
         self.body = nn.Sequential(
@@ -186,7 +261,23 @@ def train_feature_classifier(images: Tensor, labels: Tensor, steps: int = 400, b
                              lr: float = 2e-3, feature_dim: int = 64, width: int = 32, seed: int = 0,
                              device: str | torch.device = "cpu") -> FeatureClassifier:
     """Train a :class:`FeatureClassifier` with Adam on ``(images, labels)`` (batches from a seeded generator,
-    so the result is reproducible); returned in eval mode."""
+    so the result is reproducible); returned in eval mode.
+
+    ``images`` ``(N, C, H, W)``; ``labels`` ``N`` class indices ``>= 0`` (integer-valued floats are accepted and
+    cast), at least two classes; ``steps``, ``batch_size >= 1``; ``lr > 0``.
+    """
+    where = "train_feature_classifier"
+    if images.dim() != 4 or len(images) < 1:
+        raise _checks.error(where, "images", "a batch (N >= 1, C, H, W)", f"shape {tuple(images.shape)}")
+    y = _checks.integer_labels(where, "labels", labels, len(images))
+    if y.min() < 0 or y.max() < 1:
+        raise _checks.error(where, "labels", "class indices >= 0 of at least 2 classes",
+                            f"labels in [{y.min()}, {y.max()}]")
+    _checks.integer(where, "steps", steps, low=1)
+    _checks.integer(where, "batch_size", batch_size, low=1)
+    _checks.real(where, "lr", lr, low=0.0, low_open=True)
+    if not (isinstance(labels, Tensor) and labels.dtype == torch.long):
+        labels = torch.as_tensor(y)
     torch.manual_seed(seed)
     n_classes = int(labels.max()) + 1
     model = FeatureClassifier(tuple(images.shape[1:]), n_classes, feature_dim, width).to(device)
@@ -206,7 +297,11 @@ def train_feature_classifier(images: Tensor, labels: Tensor, steps: int = 400, b
 def extract_features(extractor, images: Tensor, batch_size: int = 500,
                      device: str | torch.device | None = None) -> np.ndarray:
     """``extractor(batch)`` over ``images`` in batches moved to ``device`` (default: that of the extractor's
-    parameters when it is a module or a bound method of one, else the CPU), as float64 numpy ``(N, F)``."""
+    parameters when it is a module or a bound method of one, else the CPU), as float64 numpy ``(N, F)``;
+    ``N >= 1``, ``batch_size >= 1``."""
+    _checks.integer("extract_features", "batch_size", batch_size, low=1)
+    if len(images) < 1:
+        raise _checks.error("extract_features", "images", "a non-empty batch", f"shape {tuple(images.shape)}")
     if device is None:
         owner = extractor if isinstance(extractor, nn.Module) else getattr(extractor, "__self__", None)
         params = list(owner.parameters()) if isinstance(owner, nn.Module) else []
@@ -219,6 +314,7 @@ def classifier_frechet_distance(classifier: FeatureClassifier, real: Tensor, fak
                                 batch_size: int = 500) -> float:
     """Fréchet distance between real and generated images in the feature space of ``classifier``
     (a dataset-specific stand-in for FID; values are not comparable with FID)."""
+    _checks.integer("classifier_frechet_distance", "batch_size", batch_size, low=1)
     return frechet_distance(extract_features(classifier.features, real, batch_size),
                             extract_features(classifier.features, fake, batch_size))
 
@@ -255,7 +351,13 @@ def inception_frechet_distance(real: Tensor, fake: Tensor, batch_size: int = 50,
                                device: str | torch.device = "cpu", download: bool = False) -> float:
     """The Fréchet Inception Distance (Heusel et al. 2017) of images in ``[0, 1]`` through
     :func:`inception_feature_extractor`. Compare values only with FIDs computed the same way (same number
-    of samples, same resizing)."""
+    of samples, same resizing). ``real`` and ``fake`` are ``(N >= 2, C, H, W)``, ``batch_size >= 1`` (checked
+    before the network is loaded)."""
+    for name, x in (("real", real), ("fake", fake)):
+        if x.dim() != 4 or len(x) < 2:
+            raise _checks.error("inception_frechet_distance", name, "images (N >= 2, C, H, W)",
+                                f"shape {tuple(x.shape)}")
+    _checks.integer("inception_frechet_distance", "batch_size", batch_size, low=1)
     features = inception_feature_extractor(device, download)
     return frechet_distance(extract_features(features, real, batch_size, device),
                             extract_features(features, fake, batch_size, device))
@@ -272,10 +374,21 @@ def mode_coverage(samples: ArrayLike, means: ArrayLike, std: float, n_std: float
 
     Returns:
         ``{"modes_covered": int, "n_modes": int, "high_quality_share": float, "counts": [per mode]}``.
+
+    Checked: ``samples`` ``(N >= 0, d)`` and ``means`` ``(K >= 1, d)`` finite, ``std > 0``, ``n_std > 0``,
+    ``min_count >= 1``.
     """
+    where = "mode_coverage"
     x, m = _np(samples), _np(means)
     if x.ndim != 2 or m.ndim != 2 or x.shape[1] != m.shape[1]:
-        raise ValueError(f"samples (N, d) and means (K, d) must share d, got {x.shape} and {m.shape}")
+        raise ValueError(f"mode_coverage: samples (N, d) and means (K, d) must share d, got {x.shape} and {m.shape}")
+    if len(m) < 1:
+        raise _checks.error(where, "means", "(K >= 1, d)", f"shape {m.shape}")
+    _checks.finite(where, "samples", x)
+    _checks.finite(where, "means", m)
+    _checks.real(where, "std", std, low=0.0, low_open=True)
+    _checks.real(where, "n_std", n_std, low=0.0, low_open=True)
+    _checks.integer(where, "min_count", min_count, low=1)
     d = np.sqrt(((x[:, None, :] - m[None, :, :]) ** 2).sum(-1))
     nearest = d.argmin(1)
     good = d[np.arange(len(x)), nearest] <= n_std * std

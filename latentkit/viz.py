@@ -7,7 +7,7 @@ axes, and returns it, so that chapters compose figures without copying plotting 
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -33,21 +33,28 @@ def image_grid(images: torch.Tensor | np.ndarray, nrow: int | None = None, value
         >>> image_grid(torch.zeros(6, 1, 8, 8), nrow=3).shape
         (17, 26, 1)
     """
+    from torchvision.utils import make_grid
+
     x = _to_numpy(images)
-    if x.ndim != 4 or x.shape[1] not in (1, 3):
-        raise ValueError(f"image_grid expects (N, C, H, W) with C in (1, 3), got shape {tuple(x.shape)}")
+    if x.ndim != 4 or x.shape[1] not in (1, 3) or len(x) == 0:
+        raise ValueError(f"image_grid: images must be (N >= 1, C, H, W) with C in (1, 3), got shape {tuple(x.shape)}")
     lo, hi = value_range
     if not hi > lo:
         raise ValueError(f"value_range must have lo < hi, got {value_range}")
-    x = np.clip((x - lo) / (hi - lo), 0.0, 1.0)
+    for name, v, low in (("nrow", nrow, 1), ("padding", padding, 0)):
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < low):
+            raise ValueError(f"{name} must be an int >= {low}, got {v!r}")
+    x = torch.from_numpy(np.clip((x - lo) / (hi - lo), 0.0, 1.0))
     n, c, h, w = x.shape
     nrow = nrow or math.ceil(math.sqrt(n))
-    ncol_rows = math.ceil(n / nrow)
-    grid = np.ones((ncol_rows * (h + padding) - padding, nrow * (w + padding) - padding, c), dtype=np.float32)
-    for i in range(n):
-        r, q = divmod(i, nrow)
-        grid[r * (h + padding): r * (h + padding) + h, q * (w + padding): q * (w + padding) + w] = x[i].transpose(1, 2, 0)
-    return grid
+    rows = math.ceil(n / nrow)
+    if n == 1 and nrow == 1:  # make_grid returns a lone image as it is
+        return x[0].permute(1, 2, 0).numpy().copy()
+    blank = torch.ones(rows * nrow - n, c, h, w)  # empty cells: the colour of the gaps, as make_grid fills them
+    grid = make_grid(torch.cat([x, blank]), nrow=nrow, padding=padding, pad_value=1.0)
+    # make_grid also frames the grid and repeats one channel three times: keep the inside, in C channels
+    grid = grid[:c, padding:padding + rows * (h + padding) - padding, padding:padding + nrow * (w + padding) - padding]
+    return np.ascontiguousarray(grid.permute(1, 2, 0).numpy())
 
 
 def show_images(images: torch.Tensor | np.ndarray, title: str, nrow: int | None = None,

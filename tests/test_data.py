@@ -19,6 +19,7 @@ import torch
 
 from fakedata import CELEBA_ATTRIBUTES, build_caches, md5_patches, patched_md5, write_fake_torchvision
 from latentkit import data as D
+from latentkit.data import cache as data_cache  # where the cache code looks up the names monkeypatched below
 from latentkit.data import (ArrayDataset, CachedImageDataset, DatasetCacheError, DatasetNotFoundError, GaussianMixture,
                             batch_sampler, check_available, load)
 
@@ -339,7 +340,7 @@ def _refuse_torchvision(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args, **kwargs):
         raise AssertionError("torchvision was opened although a cache exists")
 
-    monkeypatch.setattr(D, "_open_torchvision", refuse)
+    monkeypatch.setattr(data_cache, "_open_torchvision", refuse)
 
 
 def test_cache_built_once_then_loaded_without_torchvision(fresh_root, monkeypatch):
@@ -439,11 +440,11 @@ def test_cache_write_is_atomic_and_corruption_is_reported(fresh_root, monkeypatc
         load("mnist", root=root)
     path.unlink()
     # the files it was built from changed: rebuilt, with a warning
-    real_stats = D._source_stats
-    monkeypatch.setattr(D, "_source_stats", lambda name, root: {
+    real_stats = data_cache._source_stats
+    monkeypatch.setattr(data_cache, "_source_stats", lambda name, root: {
         f: {**v, "size": v["size"] + 1} for f, v in real_stats(name, root).items()})
     load("mnist", root=root)
-    monkeypatch.setattr(D, "_source_stats", real_stats)
+    monkeypatch.setattr(data_cache, "_source_stats", real_stats)
     with pytest.warns(UserWarning, match="rebuilding .*-images-idx3-ubyte is now"):
         load("mnist", root=root)
     assert load("mnist", root=root).path == path  # current again
@@ -586,7 +587,7 @@ def test_concurrent_loads_decode_a_missing_cache_once(md5_patched, monkeypatch):
     """torchrun ranks that all find the cache missing: one decodes, the others wait and read its file."""
     import threading
 
-    import latentkit.data as lkdata
+    import latentkit.data.cache as lkdata
 
     root, _ = md5_patched
     calls = []

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from latentkit.engine import from_params
 from latentkit.experiments import Outputs, Preset, all_presets, get, register
 from latentkit.experiments.__main__ import main
 from latentkit.experiments.chapters import CHAPTERS, DEFAULT_SOURCE, chapter, parse_parameters
-from latentkit.experiments.registry import Setting, UnknownPresetError, config_from, ours, paper, resolve_train
+from latentkit.experiments.registry import Setting, UnknownPresetError, ours, paper, resolve_train
 from latentkit.experiments.runner import (ConfigMismatchError, ParameterError, book_dir, chapter_parameters,
                                           prepare, resolve)
 
@@ -121,10 +122,10 @@ def test_registry_lists_gets_and_refuses_unknown_and_conflicting_presets():
         Preset(name="x", description="x", chapter="x.ipynb", train="no_colon")
 
 
-def test_config_from_takes_known_fields_only():
+def test_from_params_takes_known_fields_only():
     from latentkit.baselines import AutoencoderConfig
 
-    config = config_from(AutoencoderConfig, {"steps": 7, "threads": 2, "out_dir": ""}, device="cpu")
+    config = from_params(AutoencoderConfig, {"steps": 7, "threads": 2, "out_dir": ""}, device="cpu")
     assert config.steps == 7 and config.device == "cpu"
 
 

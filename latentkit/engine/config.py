@@ -9,8 +9,10 @@ Every method's config is a frozen dataclass whose fields are typed. Two helpers 
 * :func:`from_params` builds a config from a chapter's resolved parameters (``name: value``, scalars only:
   see :mod:`latentkit.experiments.chapters`). Names the config lacks are skipped (``threads``, ``out_dir``,
   figure options); with ``prefix`` only the names ``prefix + field`` are read. Values are converted by the
-  field's type: a ``tuple[int, ...]`` (or ``float``/``str``) field takes ``"32, 16, 8"``, and a field typed
-  ``X | None`` takes ``0`` or ``""`` for ``None`` (a chapter parameter cannot be ``None``). ``fixed`` wins.
+  field's type: a ``tuple[int, ...]`` (or ``float``/``str``) field takes ``"32, 16, 8"``; a chapter parameter
+  cannot be ``None``, so a field typed ``X | None`` takes ``""`` for ``None``, and one typed ``int | None`` (a
+  size or a count, where ``None`` means "native" or "all") also takes ``0``. A float field keeps ``0.0``
+  (``reg_weight=0`` means no penalty, not the default weight). ``fixed`` wins.
 
 Example:
     >>> from dataclasses import dataclass
@@ -20,10 +22,11 @@ Example:
     ...     kind: Literal["mlp", "unet"] = "mlp"
     ...     channels: tuple[int, ...] = (8,)
     ...     size: int | None = None
+    ...     decay: float | None = None
     ...     def __post_init__(self):
     ...         check_fields(self)
-    >>> from_params(Cfg, {"kind": "unet", "channels": "32,64", "size": 0, "threads": 2})
-    Cfg(kind='unet', channels=(32, 64), size=None)
+    >>> from_params(Cfg, {"kind": "unet", "channels": "32,64", "size": 0, "decay": 0.0, "threads": 2})
+    Cfg(kind='unet', channels=(32, 64), size=None, decay=0.0)
     >>> Cfg(kind="cnn")
     Traceback (most recent call last):
     ...
@@ -94,7 +97,7 @@ def _element_type(hint: Any) -> type:
 
 def _convert(hint: Any, value: Any) -> Any:
     options = _options(hint)
-    if type(None) in options and (value == "" or (value == 0 and not isinstance(value, bool))):
+    if type(None) in options and (value == "" or (int in options and value == 0 and not isinstance(value, bool))):
         return None
     if isinstance(value, str) and _is_tuple(hint):
         kind = _element_type(hint)

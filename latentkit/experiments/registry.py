@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Callable, Mapping
 
-__all__ = ["Preset", "Setting", "UnknownPresetError", "all_presets", "code", "config_from", "get", "names", "ours",
-           "paper", "register", "resolve_train"]
+__all__ = ["Preset", "Setting", "UnknownPresetError", "all_presets", "code", "get", "names", "ours", "paper", "register",
+           "resolve_train"]
 
 _SOURCE_KINDS = ("paper:", "code:", "ours:")
 
@@ -153,12 +153,3 @@ def resolve_train(preset: Preset) -> Callable[[dict, Any], Any]:
         return getattr(module, function_name)
     except AttributeError:
         raise ValueError(f"preset {preset.name!r}: {module_name} has no function {function_name!r}") from None
-
-
-def config_from(config_class: type, params: Mapping[str, Any], **fixed: Any) -> Any:
-    """Build a frozen config dataclass from chapter parameters: names the config lacks are skipped
-    (``threads``, ``out_dir``, figure options), ``fixed`` values win."""
-    names_ = {f.name for f in fields(config_class)}
-    values = {k: v for k, v in params.items() if k in names_}
-    values.update(fixed)
-    return config_class(**values)

@@ -19,8 +19,9 @@ import torch
 from torch import Tensor
 
 from latentkit import metrics
-from latentkit.metrics import pca_codes  # the baseline code, re-exported for the IVE-GAN chapter
+from latentkit.engine import module_device
 from latentkit.ivegan.models import Encoder, Generator
+from latentkit.metrics import pca_codes  # the baseline code, re-exported for the IVE-GAN chapter
 
 __all__ = ["generate", "encode", "reconstruct", "interpolate", "mode_coverage", "pca_codes"]
 
@@ -29,14 +30,10 @@ def _gen(seed: int | torch.Generator) -> torch.Generator:
     return seed if isinstance(seed, torch.Generator) else torch.Generator().manual_seed(int(seed))
 
 
-def _device(module: torch.nn.Module) -> torch.device:
-    return next(module.parameters()).device
-
-
 @torch.no_grad()
 def generate(generator: Generator, n: int, seed: int | torch.Generator = 0, batch_size: int = 4096) -> Tensor:
     """``n`` samples ``G(z', z)`` with ``z ~ U(-1, 1)``, ``z' ~ N(0, I)`` drawn on the CPU from ``seed``."""
-    g, dev = _gen(seed), _device(generator)
+    g, dev = _gen(seed), module_device(generator)
     z = 2 * torch.rand(n, generator.z_dim, generator=g) - 1
     noise = torch.randn(n, generator.noise_dim, generator=g)
     generator.eval()
@@ -47,7 +44,7 @@ def generate(generator: Generator, n: int, seed: int | torch.Generator = 0, batc
 @torch.no_grad()
 def encode(encoder: Encoder, x: Tensor, batch_size: int = 1024) -> Tensor:
     """Codes ``E(x)`` (on the CPU)."""
-    dev = _device(encoder)
+    dev = module_device(encoder)
     encoder.eval()
     return torch.cat([encoder(x[i:i + batch_size].to(dev)).cpu() for i in range(0, len(x), batch_size)])
 
@@ -58,7 +55,7 @@ def reconstruct(encoder: Encoder, generator: Generator, x: Tensor, seed: int | t
     """Reconstructions ``G(z', E(x))`` with fresh noise ``z'`` drawn from ``seed``."""
     z = encode(encoder, x, batch_size)
     noise = torch.randn(len(x), generator.noise_dim, generator=_gen(seed))
-    dev = _device(generator)
+    dev = module_device(generator)
     generator.eval()
     return torch.cat([generator(noise[i:i + batch_size].to(dev), z[i:i + batch_size].to(dev)).cpu()
                       for i in range(0, len(x), batch_size)])
@@ -73,7 +70,7 @@ def interpolate(encoder: Encoder, generator: Generator, x0: Tensor, x1: Tensor, 
     a = torch.linspace(0, 1, steps)[:, None]
     codes = (1 - a) * z[0] + a * z[1]
     noise = torch.randn(1, generator.noise_dim, generator=_gen(seed)).expand(steps, -1)
-    dev = _device(generator)
+    dev = module_device(generator)
     generator.eval()
     return generator(noise.to(dev), codes.to(dev)).cpu()
 

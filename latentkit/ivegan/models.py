@@ -34,8 +34,8 @@ from typing import Sequence
 import torch
 from torch import Tensor, nn
 
-__all__ = ["Encoder", "Generator", "Discriminator", "mlp_ivegan", "conv_ivegan", "code_head", "BatchWhiten",
-           "CODE_NORMS", "CONV_LAYOUTS", "init_weights"]
+__all__ = ["Encoder", "Generator", "Discriminator", "mlp_ivegan", "conv_ivegan", "code_head", "code_norm_name",
+           "BatchWhiten", "CODE_NORMS", "CONV_LAYOUTS", "init_weights"]
 
 SLOPE = 0.2  # leaky ReLU slope (appendix B)
 
@@ -121,7 +121,9 @@ class BatchWhiten(nn.Module):
 CODE_NORMS = ("none", "batch", "whiten")
 
 
-def _code_norm_name(code_norm: bool | str) -> str:
+def code_norm_name(code_norm: bool | str) -> str:
+    """The normalisation ``code_norm`` names (one of :data:`CODE_NORMS`): ``False`` is ``"none"``, ``True``
+    ``"batch"``; anything else raises ``ValueError``."""
     name = {False: "none", True: "batch"}.get(code_norm, code_norm) if isinstance(code_norm, bool) else code_norm
     if name not in CODE_NORMS:
         raise ValueError(f"code_norm must be a bool or one of {CODE_NORMS}, got {code_norm!r}")
@@ -136,7 +138,7 @@ def code_head(n_in: int, z_dim: int, code_norm: bool | str = False) -> nn.Sequen
     ``"whiten"`` a :class:`BatchWhiten`, which also decorrelates the coordinates, as they are under the
     prior ``U(-1, 1)^d`` (per-coordinate normalisation lets all coordinates encode the same direction);
     ``"none"`` (or ``False``) nothing."""
-    name = _code_norm_name(code_norm)
+    name = code_norm_name(code_norm)
     layers: list[nn.Module] = [nn.Linear(n_in, z_dim)]
     layers += {"none": [], "batch": [nn.BatchNorm1d(z_dim, affine=False)], "whiten": [BatchWhiten(z_dim)]}[name]
     return nn.Sequential(*layers, nn.Tanh())

@@ -24,21 +24,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Literal, Mapping
 
 import torch
 from torch import Tensor, nn
 
 from latentkit import data as lkdata
-from latentkit.engine import TrainConfig, Trainer
+from latentkit.engine import TrainConfig, Trainer, check_fields, from_params
 from latentkit.ivegan.losses import generator_loss, loss_terms
-from latentkit.ivegan.models import Discriminator, Encoder, Generator, _code_norm_name, conv_ivegan, mlp_ivegan
+from latentkit.ivegan.models import Discriminator, Encoder, Generator, code_norm_name, conv_ivegan, mlp_ivegan
 from latentkit.ivegan.transforms import Transform, celeba_transform, mixture_shift, mnist_transform
 
-__all__ = ["IVEGANConfig", "IVEGAN", "POINT_SETS", "build", "make_transform", "load_training_data", "prior",
-           "make_step", "fit", "chapter_runs", "train_preset"]
+__all__ = ["IVEGANConfig", "IVEGAN", "build", "make_transform", "load_training_data", "prior", "make_step", "fit",
+           "chapter_runs", "train_preset"]
 
-POINT_SETS = ("ring8", "grid25", "gaussian_mixture", "swiss_roll")
 _FACE_SETS = ("celeba", "cifar10")
 IMAGE_RANGE = (-1.0, 1.0)  # images are trained in [-1, 1] with a tanh generator
 
@@ -48,13 +47,13 @@ class IVEGANConfig:
     """One IVE-GAN (or baseline GAN) run. Defaults: table 1 (the synthetic set)."""
 
     dataset: str = "ring8"  # a latentkit.data name: ring8, grid25 (points); mnist5k, mnist, digits, celeba (images)
-    method: str = "ivegan"  # "ivegan" (eq. 3) or "gan" (the baseline: eq. 1 with the same G and D')
+    method: Literal["ivegan", "gan"] = "ivegan"  # eq. 3, or the baseline: eq. 1 with the same G and D'
     n: int | None = None  # training examples (None: the whole train split)
     size: int | None = None  # image side (None: the dataset's own; celeba in the paper: 128)
     crop: int = 0  # celeba: side of the centre crop before resizing (0: the loader's 178; the paper: 128)
     attribute: str = ""  # celeba: the attribute used as class label for the probes (e.g. "Male"; "": none)
-    arch: str = "mlp"  # "mlp" (table 1; images flattened) or "conv" (tables 2 and 3)
-    layout: str = "mnist"  # conv layout: "mnist" (table 2) or "celeba" (table 3)
+    arch: Literal["mlp", "conv"] = "mlp"  # "mlp" (table 1; images flattened) or "conv" (tables 2 and 3)
+    layout: Literal["mnist", "celeba"] = "mnist"  # conv layout: "mnist" (table 2) or "celeba" (table 3)
     z_dim: int = 3  # size of the code z = E(x)
     noise_dim: int = 4  # size of the noise z'
     hidden: int = 128  # mlp: hidden units per layer
@@ -84,20 +83,17 @@ class IVEGANConfig:
     progress: bool = True  # progress bar
 
     def __post_init__(self) -> None:
-        checks = {"method": ("ivegan", "gan"), "arch": ("mlp", "conv"), "layout": ("mnist", "celeba")}
-        for name, valid in checks.items():
-            if getattr(self, name) not in valid:
-                raise ValueError(f"IVEGANConfig.{name} must be one of {valid}, got {getattr(self, name)!r}")
+        check_fields(self)  # method, arch, layout
         for name in ("z_dim", "noise_dim", "steps", "batch_size", "hidden", "depth", "feature_dim"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < (0 if name == "steps" else 1):
                 raise ValueError(f"IVEGANConfig.{name} must be a positive int, got {getattr(self, name)!r}")
-        _code_norm_name(self.code_norm)  # raises on an unknown name
+        code_norm_name(self.code_norm)  # raises on an unknown name
         if not self.strength >= 0:
             raise ValueError(f"IVEGANConfig.strength must be >= 0, got {self.strength}")
 
     @property
     def is_points(self) -> bool:
-        return self.dataset in POINT_SETS
+        return self.dataset in lkdata.POINT_SETS
 
 
 @dataclass
@@ -277,6 +273,11 @@ def fit(config: IVEGANConfig, out_dir: str | Path | None = None,
 # -- the chapter's runs ----------------------------------------------------------------------------------
 
 
+# The image runs' settings when the chapter does not give them: table 2/3's convolutional networks, and leaky
+# ReLU for the dense stand-in (``image_arch="mlp"``). Every other ``image_*`` name defaults to IVEGANConfig's.
+_IMAGE_DEFAULTS = {"image_arch": "conv", "image_activation": "lrelu"}
+
+
 def chapter_runs(params: Mapping[str, Any]) -> dict[str, IVEGANConfig]:
     """Every run chapter 4 trains, by sub-folder name of ``Outputs(out_dir).train_dir``, from the
     chapter's parameters (so that ``train PRESET`` and ``run PRESET`` share finished runs).
@@ -289,45 +290,33 @@ def chapter_runs(params: Mapping[str, Any]) -> dict[str, IVEGANConfig]:
       (optional; default ``image_steps``), the T-choice run ``tchoice_steps`` (optional; default
       ``image_steps``; the chapter compares it with the 3-d run's snapshot at that step), the 3-d one
       ``image_steps``.
-    * Optional names default to the paper: ``ring_code_norm``, ``image_code_norm``,
-      ``ring_marginal_recon``, ``image_marginal_recon`` (``False``),
-      ``image_arch`` (``"conv"``).
+    * The ring runs read every ``ring_<field>`` and the image runs every ``image_<field>`` of
+      :class:`IVEGANConfig` (:func:`latentkit.engine.from_params`: ``image_size`` 0 is the dataset's own size).
+      Names not given take the config's defaults (the paper's: no code normalisation, no
+      ``marginal_recon``), except ``image_arch`` (``"conv"``) and ``image_activation`` (``"lrelu"``).
     """
     p = dict(params)
-    device, seed = p.get("device", "cpu"), int(p.get("seed", 0))
+    seed = int(p.get("seed", 0))
+    common = dict(device=p.get("device", "cpu"), progress=p.get("progress", True))
     runs: dict[str, IVEGANConfig] = {}
-    ring = dict(dataset=p["ring_dataset"], n=p.get("ring_n"), steps=p["ring_steps"], batch_size=p["ring_batch_size"],
-                hidden=p["ring_hidden"], depth=p["ring_depth"], activation=p["ring_activation"],
-                lr_g=p["ring_lr_g"], lr_d=p["ring_lr_d"], beta1=p["ring_beta1"],
-                code_norm=p.get("ring_code_norm", False),
-                marginal_recon=bool(p.get("ring_marginal_recon", False)), device=device,
-                checkpoint_every=max(1, p["ring_steps"]), log_every=50, progress=p.get("progress", True))
     for k in range(int(p["ring_seeds"])):
         for method in ("ivegan", "gan"):
-            runs[f"ring_{method}_seed{seed + k}"] = IVEGANConfig(method=method, seed=seed + k, **ring)
-    image = dict(dataset=p["image_dataset"], n=p.get("image_n"), size=p.get("image_size") or None,
-                 crop=int(p.get("image_crop", 0)), attribute=str(p.get("image_attribute", "")),
-                 arch=p.get("image_arch", "conv"), hidden=int(p.get("image_hidden", 128)),
-                 depth=int(p.get("image_depth", 1)), activation=p.get("image_activation", "lrelu"),
-                 code_norm=p.get("image_code_norm", False),
-                 marginal_recon=bool(p.get("image_marginal_recon", False)),
-                 layout=p["image_layout"], noise_dim=p["image_noise_dim"], width=p["image_width"],
-                 feature_dim=p["image_feature_dim"], head_width=p["image_head_width"], steps=p["image_steps"],
-                 batch_size=p["image_batch_size"], lr_g=p["image_lr_g"], lr_d=p["image_lr_d"],
-                 beta1=p["image_beta1"], seed=seed, device=device, log_every=25,
-                 checkpoint_every=max(1, min(p["image_steps"], 2000)), progress=p.get("progress", True))
+            runs[f"ring_{method}_seed{seed + k}"] = from_params(
+                IVEGANConfig, p, prefix="ring_", method=method, seed=seed + k, log_every=50,
+                checkpoint_every=max(1, p["ring_steps"]), **common)
+
+    def image_run(z_dim: int, steps: int, **extra: Any) -> IVEGANConfig:
+        return from_params(IVEGANConfig, {**_IMAGE_DEFAULTS, **p}, prefix="image_", z_dim=z_dim, steps=steps,
+                           seed=seed, log_every=25, checkpoint_every=max(1, min(steps, 2000)), **common, **extra)
+
+    code_dim = int(p["code_dim"])
     large_steps = int(p.get("large_code_steps") or p["image_steps"])
-    for z in dict.fromkeys((int(p["large_code_dim"]), int(p["code_dim"]))):
-        steps = large_steps if z != int(p["code_dim"]) else p["image_steps"]
-        runs[f"image_z{z}"] = IVEGANConfig(z_dim=z, **{**image, "steps": steps,
-                                                      "checkpoint_every": max(1, min(steps, 2000))})
+    for z in dict.fromkeys((int(p["large_code_dim"]), code_dim)):
+        runs[f"image_z{z}"] = image_run(z, p["image_steps"] if z == code_dim else large_steps)
     deg = p["tchoice_degrees"]
-    if not deg:  # no T-choice experiment
-        return runs
-    t_steps = int(p.get("tchoice_steps") or p["image_steps"])
-    runs[f"image_z{int(p['code_dim'])}_rot{deg:g}"] = IVEGANConfig(
-        z_dim=int(p["code_dim"]), max_degrees=float(deg),
-        **{**image, "steps": t_steps, "checkpoint_every": max(1, min(t_steps, 2000))})
+    if deg:  # the T-choice experiment
+        t_steps = int(p.get("tchoice_steps") or p["image_steps"])
+        runs[f"image_z{code_dim}_rot{deg:g}"] = image_run(code_dim, t_steps, max_degrees=float(deg))
     return runs
 
 

@@ -26,6 +26,7 @@ import math
 import torch
 from torch import Tensor, nn
 
+from latentkit import _checks
 from latentkit.nif.gaussian import LOG_2PI, DenseOperator, nif_terms
 
 __all__ = ["StochasticCoupling"]
@@ -37,10 +38,10 @@ class StochasticCoupling(nn.Module):
     Arguments:
         dim: input dimension; ``x_1`` is the first ``dim // 2`` features.
         dim_z2: dimension ``m`` of ``z_2``, ``1 <= m <= dim - dim // 2``; the output has ``dim // 2 + m``.
-        hidden: width of the conditioning MLP.
-        layers: hidden layers of the MLP.
-        clamp: bound of ``a`` and of ``log_sigma - log_sigma_init`` (soft, ``c tanh(h / c)``).
-        log_sigma_init: initial log noise variance.
+        hidden: width of the conditioning MLP (``>= 1``).
+        layers: hidden layers of the MLP (``>= 1``).
+        clamp: bound of ``a`` and of ``log_sigma - log_sigma_init`` (soft, ``c tanh(h / c)``; ``> 0``).
+        log_sigma_init: initial log noise variance (finite).
         compute_dtype: dtype of the Cholesky algebra (``None``: that of the input).
 
     Example:
@@ -53,6 +54,13 @@ class StochasticCoupling(nn.Module):
     def __init__(self, dim: int, dim_z2: int, hidden: int = 64, layers: int = 2, clamp: float = 2.0,
                  log_sigma_init: float = 0.0, compute_dtype: torch.dtype | None = None) -> None:
         super().__init__()
+        where = "StochasticCoupling"
+        _checks.integer(where, "dim", dim, low=2)
+        _checks.integer(where, "dim_z2", dim_z2)
+        _checks.integer(where, "hidden", hidden, low=1)
+        _checks.integer(where, "layers", layers, low=1)
+        _checks.real(where, "clamp", clamp, low=0.0, low_open=True)
+        _checks.real(where, "log_sigma_init", log_sigma_init)
         self.n1 = dim // 2
         self.n2 = dim - self.n1
         if self.n1 < 1 or not 1 <= dim_z2 <= self.n2:
@@ -104,7 +112,10 @@ class StochasticCoupling(nn.Module):
         return torch.cat([x1, z2], 1), manifold
 
     def log_stochastic_inverse(self, z: Tensor, x: Tensor) -> Tensor:
-        """``log q(z_2 | x_2; x_1)`` for ``z = (x_1, z_2)``, ``(N,)``."""
+        """``log q(z_2 | x_2; x_1)`` for ``z = (x_1, z_2)``, ``(N,)``; ``z`` of shape ``(N, out_dim)``."""
+        if tuple(z.shape) != (x.shape[0], self.out_dim):
+            raise _checks.error("StochasticCoupling.log_stochastic_inverse", "z", f"of shape ({x.shape[0]}, "
+                                f"{self.out_dim}) (N of x, out_dim)", f"shape {tuple(z.shape)}")
         _, mean, chol, _ = self._terms(x)
         d = (z[:, self.n1:] - mean).to(chol.dtype).unsqueeze(-2).unsqueeze(-1)
         w = (chol.mT @ d).flatten(1)
@@ -115,8 +126,7 @@ class StochasticCoupling(nn.Module):
         """``z -> x``: ``x_2 ~ N(diag(e^a) A z_2 + b, s Sigma)``; ``s = 0`` returns the manifold point."""
         if z.dim() != 2 or z.shape[1] != self.out_dim:
             raise ValueError(f"StochasticCoupling.inverse expects (N, {self.out_dim}), got {tuple(z.shape)}")
-        if s < 0:
-            raise ValueError(f"s must be >= 0, got {s}")
+        _checks.real("StochasticCoupling.inverse", "s", s, low=0.0, expected=">= 0 (finite)")
         x1, z2 = z[:, :self.n1], z[:, self.n1:]
         a, b, log_sigma = self.conditional(x1)
         x2 = a.exp() * (z2 @ self.A.mT) + b

@@ -13,16 +13,13 @@ from typing import Callable, Sequence
 import torch
 from torch import Tensor
 
+from latentkit.engine import module_device
 from latentkit.metrics import (bits_per_dim, extract_features, frechet_distance, inception_feature_extractor,
                                train_feature_classifier)
 from latentkit.nif.models import FlowModel, bin_centres, dequantize
 
 __all__ = ["evaluate_bits_per_dim", "sample_images", "decode_images", "embed_images", "feature_extractor",
            "frechet_vs_s", "choose_s"]
-
-
-def _device(model: FlowModel) -> torch.device:
-    return next(model.parameters()).device
 
 
 @torch.no_grad()
@@ -34,7 +31,7 @@ def evaluate_bits_per_dim(model: FlowModel, images: Tensor, seed: int = 0, batch
     for i in range(0, len(images), batch_size):
         x = dequantize(images[i:i + batch_size], model.n_bits, g)
         torch.manual_seed(seed + i)  # the deep NIF's bound draws z ~ q(z|x) from the global generator
-        logp = model.log_prob(x.to(_device(model))).double().cpu()
+        logp = model.log_prob(x.to(module_device(model))).double().cpu()
         total += float(bits_per_dim(logp, math.prod(model.image_shape), model.n_bits).sum())
     return total / len(images)
 
@@ -44,7 +41,7 @@ def sample_images(model: FlowModel, n: int, s: float = 1.0, t: float = 1.0, seed
                   batch_size: int = 500) -> Tensor:
     """``n`` samples in ``[0, 1]`` at noise scale ``s`` and temperature ``t``, drawn from ``seed``."""
     model.eval()
-    g = torch.Generator(_device(model)).manual_seed(seed)
+    g = torch.Generator(module_device(model)).manual_seed(seed)
     out = [model.sample(min(batch_size, n - i), s, t, g).cpu() for i in range(0, n, batch_size)]
     return torch.cat(out)
 
@@ -54,8 +51,8 @@ def decode_images(model: FlowModel, z: Tensor, s: float = 1.0, seed: int = 0, ba
     """Images of latents ``z`` at noise scale ``s`` (the same ``seed`` gives the same noise direction
     for every ``s``: figure 6's walk away from the manifold)."""
     model.eval()
-    g = torch.Generator(_device(model)).manual_seed(seed)
-    z = z.to(_device(model))
+    g = torch.Generator(module_device(model)).manual_seed(seed)
+    z = z.to(module_device(model))
     return torch.cat([model.decode(z[i:i + batch_size], s, g).cpu() for i in range(0, len(z), batch_size)])
 
 
@@ -63,7 +60,7 @@ def decode_images(model: FlowModel, z: Tensor, s: float = 1.0, seed: int = 0, ba
 def embed_images(model: FlowModel, images: Tensor, batch_size: int = 500) -> Tensor:
     """Codes of ``images``: the stochastic inverse's mean ``z+`` (NIF) or the flow's output (NF)."""
     model.eval()
-    dev = _device(model)
+    dev = module_device(model)
     return torch.cat([model.embed(images[i:i + batch_size].to(dev)).cpu() for i in range(0, len(images), batch_size)])
 
 
@@ -98,7 +95,7 @@ def frechet_vs_s(model: FlowModel, features: Callable[[Tensor], Tensor], referen
                  batch_size: int = 500) -> list[float]:
     """Fréchet distance between ``reference`` images (quantised to the model's bits, like the samples) and
     ``n`` samples at each ``s``, with the same latents and noise directions for every ``s``: figure 7."""
-    device = _device(model)
+    device = module_device(model)
     ref = extract_features(features, bin_centres(reference, model.n_bits), batch_size, device)
     out = []
     for s in s_values:

@@ -17,11 +17,14 @@ the deep NIF's low-dimensional flow (appendix B.4) take ``(N, D)``.
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Sequence
 
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
+
+from latentkit import _checks
 
 __all__ = ["Flow", "ActNorm", "InvConv1x1", "AffineCoupling", "Reverse", "Squeeze", "FlowSequence",
            "glow_step", "MultiscaleFlow"]
@@ -55,6 +58,7 @@ class ActNorm(Flow):
 
     def __init__(self, channels: int) -> None:
         super().__init__()
+        _checks.integer("ActNorm", "channels", channels, low=1)
         self.loc = nn.Parameter(torch.zeros(channels))
         self.log_scale = nn.Parameter(torch.zeros(channels))
         self.register_buffer("initialized", torch.tensor(0, dtype=torch.uint8))
@@ -104,6 +108,7 @@ class InvConv1x1(Flow):
 
     def __init__(self, channels: int) -> None:
         super().__init__()
+        _checks.integer("InvConv1x1", "channels", channels, low=1)
         w, _ = torch.linalg.qr(torch.randn(channels, channels))
         p, lower, upper = torch.linalg.lu(w)
         s = torch.diagonal(upper)
@@ -150,10 +155,13 @@ class AffineCoupling(Flow):
     def __init__(self, channels: int, hidden: int = 64, clamp: float = 2.0, kind: str = "conv",
                  layers: int = 2) -> None:
         super().__init__()
-        if channels < 2:
-            raise ValueError(f"AffineCoupling needs at least 2 channels, got {channels}")
+        _checks.integer("AffineCoupling", "channels", channels, low=2)
+        _checks.integer("AffineCoupling", "hidden", hidden, low=1)
+        _checks.real("AffineCoupling", "clamp", clamp, low=0.0, low_open=True)
+        _checks.integer("AffineCoupling", "layers", layers, low=1)
         if kind not in ("conv", "mlp"):
             raise ValueError(f"kind must be 'conv' or 'mlp', got {kind!r}")
+        self.channels, self.kind = channels, kind
         self.n_a = channels // 2
         n_b = channels - self.n_a
         self.clamp = clamp
@@ -174,13 +182,20 @@ class AffineCoupling(Flow):
         shift, raw = h[:, 0::2], h[:, 1::2]
         return shift, self.clamp * torch.tanh(raw / self.clamp)
 
+    def _check(self, where: str, name: str, x: Tensor) -> None:
+        want = (4, f"(N, {self.channels}, H, W)") if self.kind == "conv" else (2, f"(N, {self.channels})")
+        if x.dim() != want[0] or x.shape[1] != self.channels:
+            raise _checks.error(f"AffineCoupling.{where}", name, f"of shape {want[1]}", f"shape {tuple(x.shape)}")
+
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        self._check("forward", "x", x)
         x_a, x_b = x[:, :self.n_a], x[:, self.n_a:]
         shift, log_s = self._shift_log_scale(x_a)
         y_b = x_b * log_s.exp() + shift
         return torch.cat([x_a, y_b], 1), log_s.flatten(1).sum(-1)
 
     def inverse(self, y: Tensor) -> Tensor:
+        self._check("inverse", "y", y)
         y_a, y_b = y[:, :self.n_a], y[:, self.n_a:]
         shift, log_s = self._shift_log_scale(y_a)
         return torch.cat([y_a, (y_b - shift) * (-log_s).exp()], 1)
@@ -200,6 +215,8 @@ class Squeeze(Flow):
     """Space-to-depth: ``(N, C, H, W) -> (N, 4C, H/2, W/2)`` (volume preserving)."""
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        if x.dim() != 4:
+            raise _checks.error("Squeeze.forward", "x", "of shape (N, C, H, W)", f"shape {tuple(x.shape)}")
         n, c, h, w = x.shape
         if h % 2 or w % 2:
             raise ValueError(f"Squeeze needs an even height and width, got {h}x{w}")
@@ -207,6 +224,8 @@ class Squeeze(Flow):
         return y, x.new_zeros(n)
 
     def inverse(self, y: Tensor) -> Tensor:
+        if y.dim() != 4 or y.shape[1] % 4:
+            raise _checks.error("Squeeze.inverse", "y", "of shape (N, 4 C, H, W)", f"shape {tuple(y.shape)}")
         n, c4, h, w = y.shape
         c = c4 // 4
         return y.reshape(n, c, 2, 2, h, w).permute(0, 1, 4, 2, 5, 3).reshape(n, c, 2 * h, 2 * w)
@@ -261,9 +280,11 @@ class MultiscaleFlow(Flow):
     def __init__(self, in_shape: tuple[int, int, int], levels: int = 2, steps: int = 4, hidden: int = 64,
                  clamp: float = 2.0) -> None:
         super().__init__()
+        if len(in_shape) != 3 or not all(isinstance(v, numbers.Integral) and v >= 1 for v in in_shape):
+            raise _checks.error("MultiscaleFlow", "in_shape", "(C, H, W) of ints >= 1", repr(in_shape))
+        _checks.integer("MultiscaleFlow", "levels", levels, low=1)
+        _checks.integer("MultiscaleFlow", "steps", steps, low=1)
         c, h, w = in_shape
-        if levels < 1 or steps < 1:
-            raise ValueError(f"levels and steps must be >= 1, got {levels}, {steps}")
         if h % 2 ** levels or w % 2 ** levels:
             raise ValueError(f"a {levels}-level multiscale flow needs H and W divisible by {2 ** levels}, "
                              f"got {h}x{w} (resize the images, e.g. size=16 or 32)")

@@ -42,6 +42,8 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
+from latentkit import _checks
+
 __all__ = ["NIFTerms", "nif_terms", "DenseOperator", "LinearGaussianNIF", "GaussianNIF", "log_normal_diag"]
 
 LOG_2PI = math.log(2.0 * math.pi)
@@ -71,6 +73,11 @@ class DenseOperator:
     """
 
     matrix: Tensor
+
+    def __post_init__(self) -> None:
+        if self.matrix.dim() != 2:
+            raise _checks.error("DenseOperator", "matrix", "a (dim_x, dim_z) matrix",
+                                f"shape {tuple(self.matrix.shape)}")
 
     @property
     def dim_z(self) -> int:
@@ -118,7 +125,15 @@ def nif_terms(x: Tensor, operator, b: Tensor, log_sigma: Tensor, prior_precision
 
     Returns:
         :class:`NIFTerms`.
+
+    Checked: ``x`` a batch ``(N >= 1, *x_shape)``, ``log_sigma`` of shape ``x_shape`` or ``x``'s,
+    ``prior_precision`` a number ``>= 0``; values are not (this runs on every training step).
     """
+    _checks.batch("nif_terms", "x", x)
+    if tuple(log_sigma.shape) not in (tuple(x.shape[1:]), tuple(x.shape)):
+        raise _checks.error("nif_terms", "log_sigma", f"of shape {tuple(x.shape[1:])} or {tuple(x.shape)} (x_shape "
+                            "or x's)", f"shape {tuple(log_sigma.shape)}")
+    _checks.real("nif_terms", "prior_precision", prior_precision, low=0.0)
     event_dims = x.dim() - 1
     mu = x - b
     prec = torch.exp(-log_sigma)                       # Sigma^-1 (diagonal)
@@ -248,8 +263,11 @@ class LinearGaussianNIF(nn.Module):
         return self._gaussian_from_precision(mean, chol, eps)
 
     def log_stochastic_inverse(self, z: Tensor, x: Tensor, posterior: bool = False) -> Tensor:
-        """``log q(z|x)`` (or ``log p(z|x)`` when ``posterior``), ``(N,)``."""
+        """``log q(z|x)`` (or ``log p(z|x)`` when ``posterior``), ``(N,)``; ``z`` and ``x`` of the same batch size."""
         self._check_z(z)
+        if z.shape[0] != x.shape[0]:
+            raise _checks.error(f"{type(self).__name__}.log_stochastic_inverse", "z", f"of batch size {x.shape[0]} "
+                                "(that of x)", f"batch size {z.shape[0]}")
         mean, chol = self.posterior(x) if posterior else self.stochastic_inverse(x)
         op = self.operator(chol.dtype)
         d = op.to_blocks((z - mean).to(chol.dtype)).unsqueeze(-1)
@@ -270,8 +288,7 @@ class LinearGaussianNIF(nn.Module):
 
     def decode(self, z: Tensor, s: float = 1.0, generator: torch.Generator | None = None) -> Tensor:
         """``x ~ N(A z + b, s Sigma)``: ``s = 0`` returns the manifold point, ``s = 1`` samples the model."""
-        if s < 0:
-            raise ValueError(f"s must be >= 0, got {s}")
+        _checks.real(f"{type(self).__name__}.decode", "s", s, low=0.0, expected=">= 0 (finite)")
         x = self.manifold_point(z)
         if s > 0:
             eps = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
@@ -280,8 +297,9 @@ class LinearGaussianNIF(nn.Module):
 
     def sample_prior(self, n: int, t: float = 1.0, generator: torch.Generator | None = None) -> Tensor:
         """``z ~ N(0, t I)``: temperature ``t`` scales the prior's *variance*."""
-        if t < 0:
-            raise ValueError(f"temperature t must be >= 0, got {t}")
+        where = f"{type(self).__name__}.sample_prior"
+        _checks.integer(where, "n", n, low=0)
+        _checks.real(where, "t", t, low=0.0, expected=">= 0 (finite; a temperature)")
         z = torch.randn((n, *self.z_shape), generator=generator, device=self.b.device, dtype=self.b.dtype)
         return math.sqrt(t) * z
 
@@ -301,7 +319,7 @@ class GaussianNIF(LinearGaussianNIF):
         dim_x: dimension of ``x`` (flat vectors).
         dim_z: dimension of ``z``; must satisfy ``1 <= dim_z <= dim_x``.
         init_scale: ``A`` starts as ``init_scale`` times a random matrix with orthonormal columns,
-            ``b = 0`` and ``Sigma = I``.
+            ``b = 0`` and ``Sigma = I``; finite and non-zero (``A = 0`` has no column rank).
         compute_dtype: dtype of the Cholesky algebra (``None``: that of the input).
 
     Example:
@@ -314,8 +332,13 @@ class GaussianNIF(LinearGaussianNIF):
     def __init__(self, dim_x: int, dim_z: int, init_scale: float = 1.0,
                  compute_dtype: torch.dtype | None = None) -> None:
         super().__init__(compute_dtype)
+        _checks.integer("GaussianNIF", "dim_x", dim_x, low=1)
+        _checks.integer("GaussianNIF", "dim_z", dim_z)
         if not 1 <= dim_z <= dim_x:
-            raise ValueError(f"a Gaussian NIF needs 1 <= dim_z <= dim_x, got dim_z={dim_z}, dim_x={dim_x}")
+            raise ValueError(f"GaussianNIF: dim_z must be in [1, dim_x] (a Gaussian NIF needs 1 <= dim_z <= dim_x), "
+                             f"got dim_z={dim_z}, dim_x={dim_x}")
+        if _checks.real("GaussianNIF", "init_scale", init_scale, expected="finite and non-zero") == 0.0:
+            raise _checks.error("GaussianNIF", "init_scale", "finite and non-zero", repr(init_scale))
         self.x_shape, self.z_shape = (dim_x,), (dim_z,)
         q, _ = torch.linalg.qr(torch.randn(dim_x, dim_z))
         self.A = nn.Parameter(init_scale * q)
@@ -328,7 +351,21 @@ class GaussianNIF(LinearGaussianNIF):
     @classmethod
     def from_parameters(cls, A: Tensor, b: Tensor, sigma: Tensor,
                         compute_dtype: torch.dtype | None = None) -> "GaussianNIF":
-        """A layer with the given ``A`` (``dim_x x dim_z``), ``b`` and diagonal ``Sigma`` (variances)."""
+        """A layer with the given ``A`` (``dim_x x dim_z``), ``b`` and diagonal ``Sigma`` (variances).
+
+        ``A`` a finite ``(dim_x, dim_z)`` matrix with ``1 <= dim_z <= dim_x`` (its rank is checked where it is
+        used), ``b`` finite of shape ``(dim_x,)``, ``sigma`` finite and ``> 0`` of shape ``(dim_x,)``.
+        """
+        where = f"{cls.__name__}.from_parameters"
+        if A.dim() != 2 or not 1 <= A.shape[1] <= A.shape[0]:
+            raise _checks.error(where, "A", "a (dim_x, dim_z) matrix with 1 <= dim_z <= dim_x",
+                                f"shape {tuple(A.shape)}")
+        _checks.finite(where, "A", A)
+        for name, v in (("b", b), ("sigma", sigma)):
+            if tuple(v.shape) != (A.shape[0],):
+                raise _checks.error(where, name, f"of shape ({A.shape[0]},) (dim_x)", f"shape {tuple(v.shape)}")
+        _checks.finite(where, "b", b)
+        _checks.values(where, "sigma", sigma, low=0.0, low_open=True)
         layer = cls(A.shape[0], A.shape[1], compute_dtype=compute_dtype).to(A.dtype)
         with torch.no_grad():
             layer.A.copy_(A)

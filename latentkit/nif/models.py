@@ -22,6 +22,7 @@ import math
 import torch
 from torch import Tensor, nn
 
+from latentkit import _checks
 from latentkit.metrics import bits_per_dim
 from latentkit.nif.flows import ActNorm, AffineCoupling, FlowSequence, MultiscaleFlow, Reverse
 from latentkit.nif.gaussian import LOG_2PI, GaussianNIF
@@ -33,15 +34,16 @@ MODEL_KINDS = ("nf", "nif", "deep_nif")
 
 
 def quantize(x: Tensor, n_bits: int) -> Tensor:
-    """Integer levels ``0 .. 2^n_bits - 1`` of images in ``[0, 1]`` (as a float tensor)."""
-    if not 1 <= n_bits <= 8:
-        raise ValueError(f"n_bits must be in 1..8, got {n_bits}")
+    """Integer levels ``0 .. 2^n_bits - 1`` of images in ``[0, 1]`` (as a float tensor); ``n_bits`` an int in
+    ``[1, 8]``."""
+    _checks.integer("quantize", "n_bits", n_bits, low=1, high=8)
     bins = 2 ** n_bits
     return torch.floor(x.clamp(0.0, 1.0) * bins).clamp_(max=bins - 1)
 
 
 def dequantize(x: Tensor, n_bits: int, generator: torch.Generator | None = None) -> Tensor:
     """Uniform dequantisation: ``(quantize(x) + U[0, 1)) / 2^n_bits - 1/2`` in ``[-1/2, 1/2)``."""
+    _checks.integer("dequantize", "n_bits", n_bits, low=1, high=8)
     noise = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
     return (quantize(x, n_bits) + noise) / 2 ** n_bits - 0.5
 
@@ -49,11 +51,14 @@ def dequantize(x: Tensor, n_bits: int, generator: torch.Generator | None = None)
 def bin_centres(x: Tensor, n_bits: int) -> Tensor:
     """Images in ``[0, 1]`` quantised to ``n_bits`` and shown at the centres of their bins (what the model
     sees of real data, e.g. the reference set of a Fréchet distance)."""
+    _checks.integer("bin_centres", "n_bits", n_bits, low=1, high=8)
     return (quantize(x, n_bits) + 0.5) / 2 ** n_bits
 
 
 def to_image(y: Tensor, n_bits: int | None = None) -> Tensor:
     """Model space ``[-1/2, 1/2)`` back to images in ``[0, 1]`` (clipped; bin centres when ``n_bits``)."""
+    if n_bits is not None:
+        _checks.integer("to_image", "n_bits", n_bits, low=1, high=8)
     x = (y + 0.5).clamp(0.0, 1.0)
     return x if n_bits is None else bin_centres(x, n_bits)
 
@@ -63,13 +68,20 @@ class UnitGaussianPrior(nn.Module):
 
     def __init__(self, dim: int) -> None:
         super().__init__()
+        _checks.integer("UnitGaussianPrior", "dim", dim, low=1)
         self.dim = dim
         self.register_buffer("_anchor", torch.zeros(()), persistent=False)  # device and dtype
 
     def log_prob(self, y: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        if y.dim() != 2 or y.shape[1] != self.dim:
+            raise _checks.error("UnitGaussianPrior.log_prob", "y", f"of shape (N, {self.dim})",
+                                f"shape {tuple(y.shape)}")
         return -0.5 * (y.square().sum(-1) + self.dim * LOG_2PI)
 
     def sample(self, n: int, s: float = 1.0, t: float = 1.0, generator: torch.Generator | None = None) -> Tensor:
+        _checks.integer("UnitGaussianPrior.sample", "n", n, low=0)
+        _checks.real("UnitGaussianPrior.sample", "s", s, low=0.0, expected=">= 0 (finite)")
+        _checks.real("UnitGaussianPrior.sample", "t", t, low=0.0, expected=">= 0 (finite; a temperature)")
         return math.sqrt(t) * torch.randn(n, self.dim, generator=generator, device=self._anchor.device,
                                           dtype=self._anchor.dtype)
 
@@ -115,8 +127,8 @@ class DeepNIFPrior(nn.Module):
     def __init__(self, dim: int, dim_z: int, couplings: int = 4, hidden: int = 128, layers: int = 2,
                  compute_dtype: torch.dtype | None = None) -> None:
         super().__init__()
-        if dim_z < 2:
-            raise ValueError(f"a deep NIF needs dim_z >= 2 for its coupling flow, got {dim_z}")
+        _checks.integer("DeepNIFPrior", "dim_z", dim_z, low=2)  # its coupling flow splits z in two
+        _checks.integer("DeepNIFPrior", "couplings", couplings, low=0)
         self.nif = GaussianNIF(dim, dim_z, compute_dtype=compute_dtype)
         mods: list[nn.Module] = []
         for _ in range(couplings):
@@ -153,11 +165,12 @@ class FlowModel(nn.Module):
     Arguments:
         flow: the image flow (:class:`~latentkit.nif.flows.MultiscaleFlow`).
         prior: :class:`UnitGaussianPrior`, :class:`NIFPrior` or :class:`DeepNIFPrior`.
-        n_bits: bits per pixel of the modelled data (the reference code: 3).
+        n_bits: bits per pixel of the modelled data (the reference code: 3), an int in ``[1, 8]``.
     """
 
     def __init__(self, flow: MultiscaleFlow, prior: nn.Module, n_bits: int = 8) -> None:
         super().__init__()
+        _checks.integer("FlowModel", "n_bits", n_bits, low=1, high=8)
         self.flow, self.prior, self.n_bits = flow, prior, n_bits
 
     @property

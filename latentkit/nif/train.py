@@ -153,8 +153,7 @@ def fit(config: NIFConfig, kind: str, out_dir: str | Path | None = None,
     train_set = train_set if train_set is not None else load_splits(config)["train"]
     model = make_model(config, kind, _image_shape(train_set))
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    warmup = max(1, config.warmup)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup))
+    scheduler = engine.warmup_schedule(optimizer, config.warmup)
     train_config = engine.TrainConfig(
         steps=config.steps, seed=config.seed, device=config.device, mixed_precision=config.mixed_precision,
         grad_clip=config.grad_clip, checkpoint_every=config.checkpoint_every, log_every=config.log_every,
@@ -181,10 +180,8 @@ def fit(config: NIFConfig, kind: str, out_dir: str | Path | None = None,
 
 def config_from_parameters(params: Mapping[str, Any]) -> NIFConfig:
     """The chapter's NF / NIF config from its (resolved) parameters: every name that is a
-    :class:`NIFConfig` field."""
-    from latentkit.experiments.registry import config_from
-
-    return config_from(NIFConfig, params)
+    :class:`NIFConfig` field (:func:`latentkit.engine.from_params`)."""
+    return engine.from_params(NIFConfig, params)
 
 
 def train_preset(params: Mapping[str, Any], out_dir: str | Path) -> None:

@@ -19,12 +19,14 @@ fixed number of channels (instead of ``O(dim_z^3)`` for the dense :class:`~laten
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from latentkit import _checks
 from latentkit.nif.gaussian import LinearGaussianNIF
 
 __all__ = ["UpsampleOperator", "UpsampleNIF", "upsampling_matrix"]
@@ -73,7 +75,9 @@ class UpsampleOperator:
 
 def upsampling_matrix(channels: int, h: int, w: int, factor: int = 2) -> Tensor:
     """The explicit ``(channels k^2 h w) x (channels h w)`` nearest-neighbour upsampling matrix (for checks;
-    rows and columns follow PyTorch's row-major flattening of ``(C, H, W)``)."""
+    rows and columns follow PyTorch's row-major flattening of ``(C, H, W)``); every size an int ``>= 1``."""
+    for name, v in (("channels", channels), ("h", h), ("w", w), ("factor", factor)):
+        _checks.integer("upsampling_matrix", name, v, low=1)
     eye = torch.eye(channels * h * w).reshape(-1, channels, h, w)
     up = eye.repeat_interleave(factor, dim=2).repeat_interleave(factor, dim=3)
     return up.reshape(channels * h * w, -1).T.contiguous()
@@ -99,6 +103,11 @@ class UpsampleNIF(LinearGaussianNIF):
     def __init__(self, z_shape: tuple[int, int, int], factor: int = 2, x_channels: int | None = None,
                  learn_A: bool = True, compute_dtype: torch.dtype | None = None) -> None:
         super().__init__(compute_dtype)
+        if len(z_shape) != 3 or not all(isinstance(v, numbers.Integral) and v >= 1 for v in z_shape):
+            raise _checks.error("UpsampleNIF", "z_shape", "(C_z, h, w) of ints >= 1", repr(z_shape))
+        _checks.integer("UpsampleNIF", "factor", factor, low=1)
+        if x_channels is not None:
+            _checks.integer("UpsampleNIF", "x_channels", x_channels, low=1)
         cz, h, w = z_shape
         cx = cz if x_channels is None else x_channels
         if factor < 1 or cz < 1 or cz > cx * factor * factor:

@@ -8,7 +8,7 @@
 * :mod:`~latentkit.score.encoder` -- encoders ``E_phi(x_0)``, their penalties and the loss of eq. 8;
 * :mod:`~latentkit.score.train` -- configs and ``fit`` on :mod:`latentkit.engine` (imported lazily);
 * :mod:`~latentkit.score.represent` -- conditional runs: labels (eq. 7), learned codes (eq. 8), section 3.2's
-  schedules (imported lazily);
+  schedules, on train's config, data, model and trainer (imported lazily);
 * :mod:`~latentkit.score.evaluate` -- codes, probes, latent grids, swapped codes, sample diversity.
 """
 

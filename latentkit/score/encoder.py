@@ -32,13 +32,15 @@ Example:
 
 from __future__ import annotations
 
+import numbers
 from typing import NamedTuple, Sequence
 
 import torch
 from torch import Tensor, nn
 
+from latentkit import _checks
 from latentkit._random import randn
-from latentkit.score.losses import TSampler, Weighting, perturb
+from latentkit.score.losses import TSampler, Weighting, check_batch, perturb
 from latentkit.score.models import ResBlock
 from latentkit.score.sde import SDE
 
@@ -65,8 +67,9 @@ class _Encoder(nn.Module):
         super().__init__()
         if kind not in ENCODER_KINDS:
             raise ValueError(f"unknown encoder kind {kind!r}; valid: {', '.join(ENCODER_KINDS)}")
-        if latent_dim < 1:
-            raise ValueError(f"latent_dim must be a positive int, got {latent_dim!r}")
+        where = type(self).__name__
+        _checks.integer(where, "latent_dim", latent_dim, low=1)
+        _checks.integer(where, "hidden", hidden, low=1)
         self.latent_dim, self.kind = int(latent_dim), kind
         out = 2 * latent_dim if kind == "probabilistic" else latent_dim
         self.head = nn.Sequential(nn.Linear(features, hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU(),
@@ -112,6 +115,11 @@ class ImageEncoder(_Encoder):
 
     def __init__(self, in_channels: int = 1, image_size: int = 28, channels: Sequence[int] = (32, 64),
                  num_res_blocks: int = 2, latent_dim: int = 2, hidden: int = 256, kind: str = "deterministic") -> None:
+        _checks.integer("ImageEncoder", "in_channels", in_channels, low=1)
+        _checks.integer("ImageEncoder", "image_size", image_size, low=1)
+        _checks.integer("ImageEncoder", "num_res_blocks", num_res_blocks, low=0)
+        if len(channels) == 0 or not all(isinstance(c, numbers.Integral) and c >= 1 for c in channels):
+            raise _checks.error("ImageEncoder", "channels", "a non-empty sequence of ints >= 1", repr(channels))
         channels = tuple(int(c) for c in channels)
         factor = 2 ** (len(channels) - 1)
         if image_size % factor:
@@ -143,6 +151,8 @@ class MLPEncoder(_Encoder):
 
     def __init__(self, dim: int, latent_dim: int = 1, hidden: int = 128, depth: int = 2,
                  kind: str = "deterministic") -> None:
+        _checks.integer("MLPEncoder", "dim", dim, low=1)
+        _checks.integer("MLPEncoder", "depth", depth, low=0)
         super().__init__(hidden, latent_dim, hidden, kind)
         self.dim = dim
         layers: list[nn.Module] = []
@@ -158,12 +168,17 @@ class MLPEncoder(_Encoder):
 
 # ------------------------------------------------------------------------------------- regularisers
 def l1_penalty(z: Tensor) -> Tensor:
-    """``E ||z||_1``: the L1 penalty of the deterministic encoder (batch mean of the per-code sum)."""
+    """``E ||z||_1``: the L1 penalty of the deterministic encoder (batch mean of the per-code sum); ``z`` is a
+    batch of codes ``(B >= 1, d_z)``."""
+    _checks.batch("l1_penalty", "z", z)
     return z.abs().flatten(1).sum(1).mean()
 
 
 def kl_penalty(mean: Tensor, logvar: Tensor) -> Tensor:
-    """``E KL(N(mean, exp(logvar)) || N(0, I)) = E 1/2 sum(mean^2 + exp(logvar) - 1 - logvar)``."""
+    """``E KL(N(mean, exp(logvar)) || N(0, I)) = E 1/2 sum(mean^2 + exp(logvar) - 1 - logvar)``; ``mean`` a
+    batch ``(B >= 1, d_z)``, ``logvar`` of the same shape."""
+    _checks.batch("kl_penalty", "mean", mean)
+    _checks.same_shape("kl_penalty", "logvar", logvar, "mean", mean)
     return 0.5 * (mean.pow(2) + logvar.exp() - 1.0 - logvar).flatten(1).sum(1).mean()
 
 
@@ -230,10 +245,18 @@ def representation_loss(model: CodeConditionedScore, x0: Tensor, sde: SDE, *, re
                         noise: Tensor | None = None, reduction: str = "mean") -> RepresentationLoss:
     """Eq. 8: ``lambda(t) ||s_theta(x_t, t, E_phi(x_0)) - grad log p_0t(x_t | x_0)||^2`` plus
     ``reg_weight`` times the encoder's penalty (:func:`code_penalty`). The randomness (``t``, the kernel's
-    noise, then the encoder's reparameterisation noise) comes from ``generator`` in that order."""
+    noise, then the encoder's reparameterisation noise) comes from ``generator`` in that order.
+
+    Checked: ``reg_weight >= 0``, ``reduction`` in ``"mean"``, ``"none"``, the shapes of ``x0``, ``t`` and
+    ``noise`` (:func:`~latentkit.score.losses.check_batch`) and the score's shape (that of ``x0``).
+    """
+    _checks.one_of("representation_loss", "reduction", reduction, ("mean", "none"))
+    _checks.real("representation_loss", "reg_weight", reg_weight, low=0.0)
+    check_batch("representation_loss", x0, sde, t=t, noise=noise)
     p = perturb(x0, sde, t_sampler=t_sampler, weighting=weighting, generator=generator, t=t, noise=noise)
     score, enc = model(p.xt, sde.marginal_std(p.t), x0=x0, generator=generator)
     assert enc is not None
+    _checks.same_shape("representation_loss", "model's score", score, "x0", x0)
     per_sample = p.weight * (score - p.target).pow(2).flatten(1).sum(1)
     penalty = code_penalty(enc)
     if reduction == "none":

@@ -18,6 +18,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from latentkit import _checks
 from latentkit.score.exact import Estimate, score_matching_terms
 from latentkit.score.represent import ReprRun
 from latentkit.score.sample import reverse_sde_sample
@@ -44,7 +45,19 @@ def dsm_against_constant(run: ReprRun, t: float, *, n: int | None = None, repeat
     the model is conditioned as it was trained (its code, its label, or nothing) and both terms use the
     run's weighting ``lambda(t)``. The constant is exact for the empirical distribution of the training set
     (:meth:`ReprRun.empirical`), so the comparison needs no trained reference model.
+
+    Checked: ``t`` in ``(0, T]``, ``n >= 1``, ``repeats >= 1`` with at least two pairs in all (standard
+    errors), ``batch_size >= 1``.
     """
+    where = "dsm_against_constant"
+    _checks.time(where, "t", t, run.sde.T)
+    if n is not None:
+        _checks.integer(where, "n", n, low=1)
+    _checks.integer(where, "repeats", repeats, low=1)
+    _checks.integer(where, "batch_size", batch_size, low=1)
+    pairs = (n if n is not None else run.train_data.x.shape[0]) * repeats
+    if pairs < 2:
+        raise _checks.error(where, "n * repeats", ">= 2 (a standard error needs two pairs)", repr(pairs))
     g = torch.Generator().manual_seed(seed)
     x_all, y_all = run.train_data.x, run.train_data.y
     idx = torch.arange(x_all.shape[0]) if n is None else torch.randperm(x_all.shape[0], generator=g)[:n]
@@ -72,7 +85,11 @@ def dsm_against_constant(run: ReprRun, t: float, *, n: int | None = None, repeat
 
 def latent_grid(n: int, low: float = -1.0, high: float = 1.0, dim: int = 2) -> Tensor:
     """An ``n x n`` grid of 2-d codes on ``[low, high]^2`` in row-major order: row ``i`` holds ``z_2`` from
-    ``high`` (top) to ``low``, column ``j`` holds ``z_1`` from ``low`` to ``high`` (as the paper's figures)."""
+    ``high`` (top) to ``low``, column ``j`` holds ``z_1`` from ``low`` to ``high`` (as the paper's figures);
+    ``n >= 1``, ``low < high``."""
+    _checks.integer("latent_grid", "n", n, low=1)
+    _checks.real("latent_grid", "low", low)
+    _checks.real("latent_grid", "high", high, low=low, low_open=True, expected=f"finite and > low = {low:g}")
     if dim != 2:
         raise ValueError(f"a latent grid is drawn for 2-d codes, got dim={dim}")
     a = torch.linspace(low, high, n)
@@ -105,6 +122,8 @@ def swap_codes(run: ReprRun, x0: Tensor, t: float, *, steps: int = 100, seed: in
     """
     if run.encoder is None:
         raise ValueError(f"swapping codes needs an encoder run, got code={run.config.code!r}")
+    _checks.time("swap_codes", "t", t, run.sde.T)
+    _checks.batch("swap_codes", "x0", x0)
     n = x0.shape[0]
     param = next(run.model.parameters())
     g = torch.Generator().manual_seed(seed)
@@ -122,7 +141,10 @@ def swap_codes(run: ReprRun, x0: Tensor, t: float, *, steps: int = 100, seed: in
 @torch.no_grad()
 def sample_diversity(run: ReprRun, codes: Tensor, per_code: int = 8, *, steps: int = 200, seed: int = 0) -> float:
     """Figure 11's measure: for each code, draw ``per_code`` samples and take the per-pixel standard
-    deviation across them; return its mean over pixels and codes (0: the code fixes the sample)."""
+    deviation across them; return its mean over pixels and codes (0: the code fixes the sample).
+    ``codes`` is ``(K >= 1, d_z)``, ``per_code >= 2`` (a standard deviation)."""
+    _checks.batch("sample_diversity", "codes", codes)
+    _checks.integer("sample_diversity", "per_code", per_code, low=2)
     cond = codes.repeat_interleave(per_code, dim=0)
     x = sample(run, cond, steps=steps, seed=seed)
     x = x.reshape(codes.shape[0], per_code, -1)

@@ -28,13 +28,15 @@ from typing import Callable, NamedTuple
 import torch
 from torch import Tensor
 
-from latentkit._random import randn
+from latentkit import _checks
+from latentkit.data import GaussianMixture
 from latentkit.score.losses import (
     TSampler,
     Weighting,
+    call_model,
+    check_batch,
     get_t_sampler,
     get_weighting,
-    model_score,
     perturb,
 )
 from latentkit.score.sde import SDE
@@ -50,13 +52,19 @@ __all__ = [
 ]
 
 
-class MixtureMarginals:
+class MixtureMarginals(GaussianMixture):
     """``p_0`` an isotropic Gaussian mixture (or a finite point set) and its exact marginals ``p_t``.
+
+    A :class:`latentkit.data.GaussianMixture` -- the one implementation of the mixture's density, score,
+    posterior mean and draws, whose methods take the kernel std ``std`` of ``p_t`` -- that differs only in
+    what score matching needs: it is held in float64 with its weights normalised, ``stds`` defaults to 0,
+    and :meth:`sample` returns the points alone, ``(n, *event)`` in ``dtype`` (drawn in float64).
 
     Arguments:
         means: component means ``(K, *event)`` (the training points for an empirical distribution).
         stds: per-component std ``tau_k`` ``(K,)`` or a float (0: point masses).
         weights: mixture weights ``(K,)`` (default: uniform); normalised here.
+        event_shape: the shape of one point (default ``means.shape[1:]``).
 
     Example:
         >>> mix = MixtureMarginals(torch.tensor([[-1.0], [1.0]]), stds=0.5)
@@ -64,103 +72,29 @@ class MixtureMarginals:
         0.0
     """
 
-    def __init__(self, means: Tensor, stds: Tensor | float = 0.0, weights: Tensor | None = None) -> None:
+    def __init__(self, means: Tensor, stds: Tensor | float = 0.0, weights: Tensor | None = None,
+                 event_shape: tuple[int, ...] | None = None) -> None:
         means = torch.as_tensor(means)
-        if means.dim() < 2:
-            raise ValueError(f"means must have shape (K, *event), got {tuple(means.shape)}")
-        k = means.shape[0]
-        self.event_shape = tuple(means.shape[1:])
-        self.dim = int(math.prod(self.event_shape))
-        self.means = means.reshape(k, -1).to(torch.float64)
-        self.stds = torch.as_tensor(stds, dtype=torch.float64, device=means.device).expand(k).clone()
-        if (self.stds < 0).any():
-            raise ValueError("component stds must be non-negative")
-        w = torch.ones(k, dtype=torch.float64, device=means.device) if weights is None else \
-            torch.as_tensor(weights, dtype=torch.float64, device=means.device)
-        if w.shape != (k,) or (w < 0).any() or w.sum() <= 0:
-            raise ValueError(f"weights must be non-negative of shape ({k},)")
-        self.weights = w / w.sum()
-        self._sq = self.means.pow(2).sum(1)
+        dev = means.device
+        k = means.shape[0] if means.dim() else 0
+        w = (torch.ones(k, dtype=torch.float64, device=dev) if weights is None
+             else torch.as_tensor(weights, dtype=torch.float64, device=dev))
+        if w.shape == (k,) and bool(torch.isfinite(w).all()) and bool((w >= 0).all()) and float(w.sum()) > 0:
+            w = w / w.sum()  # (anything else is refused by GaussianMixture, naming weights)
+        super().__init__(means.to(torch.float64), torch.as_tensor(stds, dtype=torch.float64, device=dev), w,
+                         event_shape)
 
     @classmethod
-    def empirical(cls, points: Tensor) -> "MixtureMarginals":
-        """The empirical distribution of a finite set of points ``(N, *event)``."""
-        return cls(points, stds=0.0)
-
-    @classmethod
-    def from_mixture(cls, mixture) -> "MixtureMarginals":
+    def from_mixture(cls, mixture: GaussianMixture) -> MixtureMarginals:
         """From a :class:`latentkit.data.GaussianMixture` (anything with ``means``, ``stds``, ``weights``)."""
-        return cls(torch.as_tensor(mixture.means), torch.as_tensor(mixture.stds), torch.as_tensor(mixture.weights))
+        return cls(torch.as_tensor(mixture.means), torch.as_tensor(mixture.stds), torch.as_tensor(mixture.weights),
+                   getattr(mixture, "event_shape", None))
 
-    def to(self, device: torch.device | str) -> "MixtureMarginals":
-        """A copy on ``device``."""
-        return MixtureMarginals(self.means.reshape(-1, *self.event_shape).to(device), self.stds.to(device),
-                                self.weights.to(device))
-
-    def __repr__(self) -> str:
-        return f"MixtureMarginals(K={self.means.shape[0]}, event_shape={self.event_shape})"
-
-    # -- sampling and densities -------------------------------------------------------------
-    def sample(self, n: int, *, generator: torch.Generator | None = None, dtype: torch.dtype = torch.float32) -> Tensor:
-        """``n`` draws of ``p_0``, shape ``(n, *event)``, on the mixture's device."""
-        dev = self.means.device
-        idx = torch.multinomial(self.weights.to(generator.device if generator else dev), n, replacement=True,
-                                generator=generator).to(dev)
-        z = randn((n, self.dim), generator=generator, device=dev, dtype=torch.float64)
-        x = self.means[idx] + self.stds[idx, None] * z
-        return x.reshape(n, *self.event_shape).to(dtype)
-
-    def _std(self, std: Tensor | float, b: int) -> Tensor:
-        s = torch.as_tensor(std, dtype=torch.float64, device=self.means.device)
-        return s.expand(b) if s.dim() == 0 else s
-
-    def _logits(self, x: Tensor, s: Tensor) -> tuple[Tensor, Tensor]:
-        """Log of ``w_k N(x; mu_k, (tau_k^2 + s^2) I)`` (B, K) and the variances (B, K)."""
-        var = self.stds[None, :] ** 2 + s[:, None] ** 2
-        sq = (x.pow(2).sum(1, keepdim=True) - 2 * x @ self.means.T + self._sq[None, :]).clamp_min(0.0)
-        logits = self.weights.log()[None, :] - 0.5 * self.dim * torch.log(2 * math.pi * var) - 0.5 * sq / var
-        return logits, var
-
-    def _flat(self, x: Tensor) -> Tensor:
-        if tuple(x.shape[1:]) != self.event_shape:
-            raise ValueError(f"expected x of shape (B, {', '.join(map(str, self.event_shape))}), got {tuple(x.shape)}")
-        return x.reshape(x.shape[0], -1).to(torch.float64)
-
-    def log_prob(self, x: Tensor, std: Tensor | float = 0.0) -> Tensor:
-        """``log p_t(x)`` for the kernel std ``std`` (scalar or ``(B,)``); ``std = 0`` is ``p_0``."""
-        xf = self._flat(x)
-        logits, _ = self._logits(xf, self._std(std, xf.shape[0]))
-        return torch.logsumexp(logits, 1).to(x.dtype)
-
-    def responsibilities(self, x: Tensor, std: Tensor | float) -> Tensor:
-        """``r_k(x) = p(component k | x_t = x)``, shape ``(B, K)``, float64."""
-        xf = self._flat(x)
-        logits, _ = self._logits(xf, self._std(std, xf.shape[0]))
-        return torch.softmax(logits, 1)
-
-    def denoise(self, x: Tensor, std: Tensor | float) -> Tensor:
-        """The posterior mean ``E[x_0 | x_t = x]`` (the optimal denoiser), float64, shape of ``x``."""
-        xf = self._flat(x)
-        s = self._std(std, xf.shape[0])
-        logits, var = self._logits(xf, s)
-        r = torch.softmax(logits, 1)
-        a = s[:, None] ** 2 / var                # weight of mu_k in m_k
-        b = self.stds[None, :] ** 2 / var        # weight of x_t in m_k
-        mean = (r * a) @ self.means + (r * b).sum(1, keepdim=True) * xf
-        return mean.reshape(x.shape)
-
-    def score(self, x: Tensor, std: Tensor | float) -> Tensor:
-        """``grad_x log p_t(x) = sum_k r_k(x) (mu_k - x) / (tau_k^2 + s^2)``, in ``x``'s dtype."""
-        xf = self._flat(x)
-        s = self._std(std, xf.shape[0])
-        logits, var = self._logits(xf, s)
-        r = torch.softmax(logits, 1) / var
-        out = r @ self.means - r.sum(1, keepdim=True) * xf
-        return out.reshape(x.shape).to(x.dtype)
-
-    def score_fn(self, sde: SDE) -> Callable[[Tensor, Tensor], Tensor]:
-        """The exact ``s(x, t) = grad log p_t(x)`` under ``sde``'s kernel, for samplers."""
-        return lambda x, t: self.score(x, sde.marginal_std(t))
+    def sample(self, n: int, *, generator: torch.Generator | None = None,
+               dtype: torch.dtype = torch.float32) -> Tensor:
+        """``n`` draws of ``p_0``, shape ``(n, *event)``, on the mixture's device (without their components:
+        ``GaussianMixture.sample(mix, n, generator)`` gives both)."""
+        return self._draw(n, generator)[0].to(dtype)
 
 
 class Estimate(NamedTuple):
@@ -173,6 +107,15 @@ class Estimate(NamedTuple):
 def _mc(values: Tensor) -> Estimate:
     n = values.shape[0]
     return Estimate(values.mean(0), values.std(0) / math.sqrt(n) if n > 1 else torch.zeros_like(values[0]))
+
+
+def _check_exact_batch(where: str, x0: Tensor, sde: SDE, exact: MixtureMarginals, **kwargs) -> None:
+    """:func:`check_batch`, and ``x0`` of ``exact``'s event shape."""
+    check_batch(where, x0, sde, **kwargs)
+    event = getattr(exact, "event_shape", None)
+    if event is not None and tuple(x0.shape[1:]) != tuple(event):
+        raise _checks.error(where, "x0", f"of shape (B, {', '.join(map(str, event))}) (exact's event shape)",
+                            f"shape {tuple(x0.shape)}")
 
 
 class ScoreMatchingTerms(NamedTuple):
@@ -193,7 +136,10 @@ def score_matching_terms(model: Callable[..., Tensor] | None, x0: Tensor, sde: S
     (``t`` and ``noise`` are drawn unless given).
 
     ``model=None`` gives only the constant (the other two are ``nan``). Nothing is differentiated.
+    ``x0`` must have ``exact``'s event shape, the model's output that of ``x0`` (see :func:`check_batch`
+    for ``t``, ``noise`` and ``cond``).
     """
+    _check_exact_batch("score_matching_terms", x0, sde, exact, t=t, noise=noise, cond=cond)
     lam = get_weighting(weighting, sde)
     p = perturb(x0, sde, t_sampler=get_t_sampler(t_sampler, sde), weighting=lam, generator=generator, t=t,
                 noise=noise)
@@ -208,7 +154,9 @@ def score_matching_terms(model: Callable[..., Tensor] | None, x0: Tensor, sde: S
             nan = torch.full_like(const, float("nan"))
             return ScoreMatchingTerms(nan, nan, const, p.t)
         dtype = next(iter(model.parameters())).dtype if isinstance(model, torch.nn.Module) else p.xt.dtype
-        s = model_score(model, sde, p.xt.to(dtype), p.t.to(dtype), cond).double()
+        s = call_model(model, sde, p.xt.to(dtype), p.t.to(dtype), cond)
+        _checks.same_shape("score_matching_terms", "model's output", s, "x0", x0)
+        s = s.double()
         dsm = w * (s - target).pow(2).flatten(1).sum(1)
         esm = w * (s - true).pow(2).flatten(1).sum(1)
     return ScoreMatchingTerms(dsm, esm, const, p.t)
@@ -219,11 +167,15 @@ def esm_loss(model: Callable[..., Tensor], x0: Tensor, sde: SDE, exact: MixtureM
              weighting: Weighting | str = "kernel_variance", generator: torch.Generator | None = None,
              t: Tensor | float | None = None, reduction: str = "mean") -> Tensor:
     """The (lambda-weighted) explicit score-matching loss, eq. 3: ``lambda(t) ||s_theta(x_t, t) - grad log p_t(x_t)||^2``
-    with ``x_t`` drawn through the kernel from ``x0 ~ p_0``. Differentiable in the model's parameters."""
+    with ``x_t`` drawn through the kernel from ``x0 ~ p_0``. Differentiable in the model's parameters.
+    ``reduction`` is ``"mean"`` or ``"none"``; shapes are checked as for :func:`score_matching_terms`."""
+    _checks.one_of("esm_loss", "reduction", reduction, ("mean", "none"))
+    _check_exact_batch("esm_loss", x0, sde, exact, t=t, cond=cond)
     p = perturb(x0, sde, t_sampler=get_t_sampler(t_sampler, sde), weighting=get_weighting(weighting, sde),
                 generator=generator, t=t)
     true = exact.score(p.xt, p.std).detach()
-    s = model_score(model, sde, p.xt, p.t, cond)
+    s = call_model(model, sde, p.xt, p.t, cond)
+    _checks.same_shape("esm_loss", "model's output", s, "x0", x0)
     per = p.weight * (s - true).pow(2).flatten(1).sum(1)
     return per if reduction == "none" else per.mean()
 
@@ -237,8 +189,18 @@ def dsm_constant(exact: MixtureMarginals, sde: SDE, t: Tensor | float, *, n: int
     ``lambda(t)`` when ``weighting`` is given (e.g. ``"kernel_variance"``, for which it tends to the
     data dimension as ``t -> 0`` when ``p_0`` has a density). Returns values and standard errors of
     shape ``t.shape`` in float64.
+
+    Every ``t`` must lie in ``(0, T]``: the constant is an expectation under the kernel ``p_0t``, whose std
+    is 0 at ``t = 0`` (``0 / 0``) and which is not defined beyond ``T`` (round-off past ``T`` is accepted:
+    ``sde.std_inverse(sigma_max)`` is ``T + 2e-9``). ``n >= 2`` (a standard error needs two draws),
+    ``batch_size >= 1``.
     """
+    _checks.integer("dsm_constant", "n", n, low=2)
+    _checks.integer("dsm_constant", "batch_size", batch_size, low=1)
     ts = torch.as_tensor(t, dtype=torch.float64, device=exact.means.device)
+    if ts.numel() == 0:
+        raise _checks.error("dsm_constant", "t", "a time or a non-empty tensor of times", "an empty tensor")
+    _checks.times("dsm_constant", "t", ts, sde.T)
     flat = ts.reshape(-1)
     values, errors = [], []
     for ti in flat:
@@ -260,7 +222,10 @@ def weighted_dsm_constant(exact: MixtureMarginals, sde: SDE, *, n: int = 16384,
                           t_sampler: TSampler | str = "uniform_t", weighting: Weighting | str = "kernel_variance",
                           generator: torch.Generator | None = None, batch_size: int = 4096) -> Estimate:
     """The constant of the full objective (eq. 5 with eq. 6): ``E_{t ~ q}[lambda(t) C(t)]``, by Monte Carlo
-    with one ``t`` per draw -- the value below which the DSM loss of any model cannot go."""
+    with one ``t`` per draw -- the value below which the DSM loss of any model cannot go. ``n >= 2`` (for the
+    standard error), ``batch_size >= 1``."""
+    _checks.integer("weighted_dsm_constant", "n", n, low=2)
+    _checks.integer("weighted_dsm_constant", "batch_size", batch_size, low=1)
     chunks = []
     for start in range(0, n, batch_size):
         m = min(batch_size, n - start)

@@ -31,6 +31,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
+from latentkit import _checks
 from latentkit._random import rand, randn
 from latentkit.score.sde import SDE, VESDE, broadcast
 
@@ -75,6 +76,7 @@ class TSampler(abc.ABC):
     def __call__(self, n: int, *, generator: torch.Generator | None = None,
                  device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> Tensor:
         """``n`` draws of ``t`` (shape ``(n,)``) on ``device``."""
+        _checks.integer(type(self).__name__, "n", n, low=0)
         u = rand((n,), generator=generator, device=device, dtype=torch.float64)
         t = self.icdf(u)
         return t.to(dtype or torch.get_default_dtype())
@@ -89,10 +91,11 @@ class UniformT(TSampler):
     """
 
     def __init__(self, sde: SDE | None = None, *, t_min: float | None = None, t_max: float | None = None) -> None:
-        self.t_min = float(t_min if t_min is not None else (sde.eps if sde else 1e-5))
-        self.t_max = float(t_max if t_max is not None else (sde.T if sde else 1.0))
-        if not self.t_min < self.t_max:
-            raise ValueError(f"need t_min < t_max, got {self.t_min}, {self.t_max}")
+        t_min = t_min if t_min is not None else (sde.eps if sde else 1e-5)
+        t_max = t_max if t_max is not None else (sde.T if sde else 1.0)
+        _check_t_range("UniformT", t_min, t_max, sde)
+        self.t_min = float(t_min)
+        self.t_max = float(t_max)
 
     def icdf(self, u: Tensor) -> Tensor:
         return self.t_min + (self.t_max - self.t_min) * u
@@ -115,6 +118,8 @@ class UniformSigma(TSampler):
         if not hasattr(sde, "sigma_inverse"):
             raise TypeError(f"UniformSigma needs an SDE with sigma(t) and sigma_inverse, got {sde!r}")
         self.sde = sde
+        _check_t_range("UniformSigma", t_min if t_min is not None else sde.eps, t_max if t_max is not None else sde.T,
+                       sde)
         self.t_min = float(t_min if t_min is not None else sde.eps)
         self.t_max = float(t_max if t_max is not None else sde.T)
         self._lo = float(sde.sigma(torch.tensor(self.t_min, dtype=torch.float64)))
@@ -131,9 +136,14 @@ class UniformSigma(TSampler):
 
 
 class FixedT(TSampler):
-    """A single fixed ``t``: the support of ``lambda`` limited to one value (section 3.2.2)."""
+    """A single fixed ``t``: the support of ``lambda`` limited to one value (section 3.2.2).
+
+    ``t`` must be finite and ``> 0`` (the kernel degenerates at ``t = 0``); :func:`get_t_sampler` also
+    checks ``t <= sde.T``.
+    """
 
     def __init__(self, t: float) -> None:
+        _checks.real("FixedT", "t", t, low=0.0, low_open=True)
         self.t_min = self.t_max = float(t)
 
     def icdf(self, u: Tensor) -> Tensor:
@@ -155,18 +165,24 @@ class DensityT(TSampler):
     Arguments:
         pdf: a function of a float64 tensor of times returning non-negative values.
         sde: gives the default range ``[sde.eps, sde.T]``.
-        grid: number of grid points.
+        t_min, t_max: override the range (``0 <= t_min < t_max``, and ``t_max <= sde.T`` with an ``sde``).
+        grid: number of grid points (``>= 2``).
     """
 
     def __init__(self, pdf: Callable[[Tensor], Tensor], sde: SDE | None = None, *, t_min: float | None = None,
                  t_max: float | None = None, grid: int = 4097) -> None:
-        self.t_min = float(t_min if t_min is not None else (sde.eps if sde else 1e-5))
-        self.t_max = float(t_max if t_max is not None else (sde.T if sde else 1.0))
+        t_min = t_min if t_min is not None else (sde.eps if sde else 1e-5)
+        t_max = t_max if t_max is not None else (sde.T if sde else 1.0)
+        _check_t_range("DensityT", t_min, t_max, sde)
+        _checks.integer("DensityT", "grid", grid, low=2)
+        self.t_min = float(t_min)
+        self.t_max = float(t_max)
         self.pdf = pdf
         self._t = torch.linspace(self.t_min, self.t_max, grid, dtype=torch.float64)
         p = torch.as_tensor(pdf(self._t), dtype=torch.float64)
         if p.shape != self._t.shape or not torch.isfinite(p).all() or (p < 0).any() or p.sum() <= 0:
-            raise ValueError("pdf must return finite, non-negative values (not all zero) of the shape of t")
+            raise ValueError("DensityT: pdf must return finite, non-negative values (not all zero) "
+                             "of the shape of t")
         cum = torch.cat([p.new_zeros(1), torch.cumsum(0.5 * (p[1:] + p[:-1]) * self._t.diff(), 0)])
         self.norm = float(cum[-1])
         self._p, self._cdf = p / self.norm, cum / self.norm
@@ -190,6 +206,16 @@ class DensityT(TSampler):
         return f"DensityT({getattr(self.pdf, '__name__', 'pdf')}, [{self.t_min:g}, {self.t_max:g}])"
 
 
+def _check_t_range(where: str, t_min: float, t_max: float, sde: SDE | None) -> None:
+    """``0 <= t_min < t_max``, and ``t_max <= T`` (up to round-off) when the SDE is known (it is defined on
+    ``[0, T]``)."""
+    T = sde.T if sde is not None else None
+    _checks.real(where, "t_min", t_min, low=0.0, high=T, high_open=True)
+    _checks.real(where, "t_max", t_max, low=float(t_min), low_open=True,
+                 high=T * (1 + _checks.T_ROUNDOFF) if T is not None else None,
+                 expected=f"finite, > t_min = {float(t_min):g}" + (f" and <= T = {T:g}" if T is not None else ""))
+
+
 def _interp(x: Tensor, xp: Tensor, fp: Tensor) -> Tensor:
     i = torch.searchsorted(xp, x.clamp(xp[0], xp[-1]), right=True).clamp(1, len(xp) - 1)
     x0, x1, f0, f1 = xp[i - 1], xp[i], fp[i - 1], fp[i]
@@ -211,6 +237,7 @@ def get_t_sampler(name: str | TSampler | Callable[[Tensor], Tensor], sde: SDE, *
     if name == "uniform_sigma":
         return UniformSigma(sde)  # type: ignore[arg-type]
     if name == "fixed":
+        _checks.time("get_t_sampler", "t", t, sde.T)
         return FixedT(t)
     raise ValueError(f"unknown t-sampler {name!r}; valid: {', '.join(T_SAMPLERS)}, a TSampler or a density function")
 
@@ -262,7 +289,12 @@ class Perturbation:
 def perturb(x0: Tensor, sde: SDE, *, t_sampler: TSampler | str = "uniform_t",
             weighting: Weighting | str = "kernel_variance", generator: torch.Generator | None = None,
             t: Tensor | float | None = None, noise: Tensor | None = None) -> Perturbation:
-    """Draw ``t`` (unless given) and ``x_t ~ p_0t(. | x_0)`` (unless ``noise`` is given)."""
+    """Draw ``t`` (unless given) and ``x_t ~ p_0t(. | x_0)`` (unless ``noise`` is given).
+
+    ``x0`` is a batch ``(B >= 1, *event)``, ``t`` a scalar (a number in ``(0, T]``) or ``(B,)``, ``noise`` of
+    the shape of ``x0``; shapes are checked, tensor values are not (that would wait for the device).
+    """
+    check_batch("perturb", x0, sde, t=t, noise=noise)
     b = x0.shape[0]
     if t is None:
         t = get_t_sampler(t_sampler, sde)(b, generator=generator, device=x0.device, dtype=x0.dtype)
@@ -278,10 +310,38 @@ def perturb(x0: Tensor, sde: SDE, *, t_sampler: TSampler | str = "uniform_t",
     return Perturbation(t=t, std=std, noise=noise, xt=xt, target=target, weight=w)
 
 
-def model_score(model: Callable[..., Tensor], sde: SDE, x: Tensor, t: Tensor, cond: Tensor | None = None) -> Tensor:
-    """``s_theta(x, t[, cond])`` for a score model that takes the kernel's std as its noise input."""
+def check_batch(where: str, x0: Tensor, sde: SDE, *, t: Tensor | float | None = None, noise: Tensor | None = None,
+                cond: Tensor | None = None) -> None:
+    """The shapes of a loss's inputs (free) and a number ``t`` in ``(0, T]``: ``x0`` a batch ``(B >= 1, *event)``,
+    ``t`` a scalar or ``(B,)``, ``noise`` of ``x0``'s shape, ``cond`` of batch size ``B``. Tensor values are
+    not checked: that would wait for the device on every step."""
+    _checks.batch(where, "x0", x0)
+    b = x0.shape[0]
+    if t is not None:
+        tt = t if isinstance(t, Tensor) else torch.as_tensor(t)
+        if tt.dim() == 0 and not isinstance(t, Tensor):
+            _checks.time(where, "t", t, sde.T)
+        elif tt.dim() != 0 and tuple(tt.shape) != (b,):
+            raise _checks.error(where, "t", f"a scalar or of shape ({b},)", f"shape {tuple(tt.shape)}")
+    if noise is not None:
+        _checks.same_shape(where, "noise", noise, "x0", x0)
+    if cond is not None and (cond.dim() == 0 or cond.shape[0] != b):
+        raise _checks.error(where, "cond", f"of batch size {b} (that of x0)",
+                            f"batch size {cond.shape[0] if cond.dim() else 'none (a scalar)'}")
+
+
+def call_model(model: Callable[..., Tensor], sde: SDE, x: Tensor, t: Tensor, cond: Tensor | None = None) -> Tensor:
+    """``model(x, std(t)[, cond])``, unchecked (the losses check the output under their own name)."""
     std = sde.marginal_std(t)
     return model(x, std) if cond is None else model(x, std, cond)
+
+
+def model_score(model: Callable[..., Tensor], sde: SDE, x: Tensor, t: Tensor, cond: Tensor | None = None) -> Tensor:
+    """``s_theta(x, t[, cond])`` for a score model that takes the kernel's std as its noise input; the model's
+    output must have the shape of ``x`` (``ValueError`` otherwise: it would broadcast in a loss)."""
+    s = call_model(model, sde, x, t, cond)
+    _checks.same_shape("model_score", "model's output", s, "x", x)
+    return s
 
 
 def dsm_loss(model: Callable[..., Tensor], x0: Tensor, sde: SDE, *, cond: Tensor | None = None,
@@ -302,15 +362,16 @@ def dsm_loss(model: Callable[..., Tensor], x0: Tensor, sde: SDE, *, cond: Tensor
         weighting: ``lambda(t)`` (a function or a name for :func:`get_weighting`).
         generator: source of the randomness (``t`` and the noise).
         t, noise: fix ``t`` (scalar or ``(B,)``) and/or the noise instead of drawing them.
+        reduction: ``"mean"`` or ``"none"``.
+
+    Shapes are checked (a model output of another shape than ``x0`` would broadcast); tensor values are
+    not, so that the loss never waits for the device.
     """
-    if cond is not None and cond.shape[0] != x0.shape[0]:
-        raise ValueError(f"cond has batch size {cond.shape[0]}, x0 has {x0.shape[0]}")
+    _checks.one_of("dsm_loss", "reduction", reduction, ("mean", "none"))
+    check_batch("dsm_loss", x0, sde, t=t, noise=noise, cond=cond)
     p = perturb(x0, sde, t_sampler=t_sampler, weighting=weighting, generator=generator, t=t, noise=noise)
-    score = model_score(model, sde, p.xt, p.t, cond)
+    score = call_model(model, sde, p.xt, p.t, cond)
+    _checks.same_shape("dsm_loss", "model's output", score, "x0", x0)
     per_sample = p.weight * (score - p.target).pow(2).flatten(1).sum(1)
-    if reduction == "none":
-        return per_sample
-    if reduction == "mean":
-        return per_sample.mean()
-    raise ValueError(f"unknown reduction {reduction!r}; valid: 'mean', 'none'")
+    return per_sample if reduction == "none" else per_sample.mean()
 

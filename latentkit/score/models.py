@@ -21,12 +21,14 @@ The noise level enters through Gaussian Fourier features of ``log std`` (Song et
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Sequence
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from latentkit import _checks
 from latentkit.score.sde import SDE, ScoreFn, broadcast
 
 __all__ = ["PARAMETERIZATIONS", "GaussianFourierProjection", "ResBlock", "ScoreMLP", "ScoreUNet", "as_score_fn"]
@@ -36,15 +38,19 @@ PARAMETERIZATIONS = ("edm", "sigma", "none")
 
 class GaussianFourierProjection(nn.Module):
     """Random Fourier features ``[sin(2 pi W c), cos(2 pi W c)]`` of a scalar ``c`` (Tancik et al. 2020),
-    ``W ~ N(0, scale^2)`` fixed: the time embedding of Song et al. (2021)."""
+    ``W ~ N(0, scale^2)`` fixed: the time embedding of Song et al. (2021). ``dim`` an even int ``>= 2``,
+    ``scale > 0``; ``c`` of shape ``(B,)``."""
 
     def __init__(self, dim: int, scale: float = 16.0) -> None:
         super().__init__()
-        if dim % 2:
-            raise ValueError(f"embedding dim must be even, got {dim}")
+        if _checks.integer("GaussianFourierProjection", "dim", dim, low=2) % 2:
+            raise _checks.error("GaussianFourierProjection", "dim", "an even int >= 2 (the embedding size)", repr(dim))
+        _checks.real("GaussianFourierProjection", "scale", scale, low=0.0, low_open=True)
         self.register_buffer("W", torch.randn(dim // 2, generator=torch.Generator().manual_seed(0)) * scale)
 
     def forward(self, c: Tensor) -> Tensor:
+        if c.dim() != 1:
+            raise _checks.error("GaussianFourierProjection", "c", "of shape (B,)", f"shape {tuple(c.shape)}")
         proj = c[:, None] * self.W[None, :] * (2 * math.pi)
         return torch.cat([proj.sin(), proj.cos()], dim=-1)
 
@@ -57,6 +63,13 @@ class _Conditioned(nn.Module):
         super().__init__()
         if parameterization not in PARAMETERIZATIONS:
             raise ValueError(f"unknown parameterization {parameterization!r}; valid: {', '.join(PARAMETERIZATIONS)}")
+        where = type(self).__name__
+        if _checks.integer(where, "emb_dim", emb_dim, low=2) % 2:
+            raise _checks.error(where, "emb_dim", "an even int >= 2", repr(emb_dim))
+        _checks.integer(where, "cond_dim", cond_dim, low=0)
+        _checks.integer(where, "cond_layers", cond_layers, low=1)
+        _checks.real(where, "sigma_data", sigma_data, low=0.0, low_open=True)
+        _checks.real(where, "fourier_scale", fourier_scale, low=0.0, low_open=True)
         self.parameterization = parameterization
         self.sigma_data = float(sigma_data)
         self.cond_dim = int(cond_dim)
@@ -114,11 +127,13 @@ class _Conditioned(nn.Module):
 class ScoreMLP(_Conditioned):
     """An MLP score model for ``(B, dim)`` data.
 
+    ``forward(x, std, cond=None)`` needs ``std > 0`` (its log is embedded); only shapes are checked there.
+
     Arguments:
-        dim: data dimension.
-        hidden: width of the hidden layers.
-        depth: number of hidden layers; each gets the embedding as a bias.
-        emb_dim: size of the noise-level (and condition) embedding.
+        dim: data dimension (``>= 1``).
+        hidden: width of the hidden layers (``>= 1``).
+        depth: number of hidden layers (``>= 0``); each gets the embedding as a bias.
+        emb_dim: size of the noise-level (and condition) embedding (even, ``>= 2``).
         cond_dim: size of the conditioning vector (0: unconditional).
         cond_layers: dense layers mapping ``cond`` to the embedding.
         parameterization: ``"edm"``, ``"sigma"`` or ``"none"`` (module docstring).
@@ -134,6 +149,9 @@ class ScoreMLP(_Conditioned):
     def __init__(self, dim: int, hidden: int = 128, depth: int = 3, emb_dim: int = 64, cond_dim: int = 0,
                  cond_layers: int = 2, parameterization: str = "edm", sigma_data: float = 1.0,
                  fourier_scale: float = 4.0) -> None:
+        _checks.integer("ScoreMLP", "dim", dim, low=1)
+        _checks.integer("ScoreMLP", "hidden", hidden, low=1)
+        _checks.integer("ScoreMLP", "depth", depth, low=0)
         super().__init__(emb_dim, cond_dim, cond_layers, parameterization, sigma_data, fourier_scale)
         self.dim = dim
         self.inp = nn.Linear(dim, hidden)
@@ -166,6 +184,10 @@ class ResBlock(nn.Module):
 
     def __init__(self, cin: int, cout: int, emb_dim: int, dropout: float = 0.0) -> None:
         super().__init__()
+        _checks.integer("ResBlock", "cin", cin, low=1)
+        _checks.integer("ResBlock", "cout", cout, low=1)
+        _checks.integer("ResBlock", "emb_dim", emb_dim, low=0)
+        _checks.real("ResBlock", "dropout", dropout, low=0.0, high=1.0, high_open=True)
         self.norm1 = nn.GroupNorm(_groups(cin), cin)
         self.conv1 = nn.Conv2d(cin, cout, 3, padding=1)
         self.emb = nn.Linear(emb_dim, cout) if emb_dim else None
@@ -196,13 +218,13 @@ class ScoreUNet(_Conditioned):
     CIFAR-10 ``channels=(32, 32, 32)``, both with ``num_res_blocks=2``.
 
     Arguments:
-        in_channels: image channels.
+        in_channels: image channels (``>= 1``).
         image_size: height = width; must be divisible by ``2 ** (len(channels) - 1)``.
-        channels: channels per resolution.
-        num_res_blocks: residual blocks per resolution.
-        emb_dim: embedding size (default ``4 * channels[0]``).
+        channels: channels per resolution (at least one, each ``>= 1``).
+        num_res_blocks: residual blocks per resolution (``>= 0``).
+        emb_dim: embedding size (default ``4 * channels[0]``; even).
         cond_dim, cond_layers, parameterization, sigma_data, fourier_scale: as for :class:`ScoreMLP`.
-        dropout: dropout inside the residual blocks.
+        dropout: dropout inside the residual blocks, in ``[0, 1)``.
 
     Example:
         >>> net = ScoreUNet(in_channels=1, image_size=8, channels=(16, 32), num_res_blocks=1)
@@ -214,6 +236,12 @@ class ScoreUNet(_Conditioned):
                  num_res_blocks: int = 2, emb_dim: int | None = None, cond_dim: int = 0, cond_layers: int = 2,
                  dropout: float = 0.0, parameterization: str = "edm", sigma_data: float = 0.5,
                  fourier_scale: float = 16.0) -> None:
+        _checks.integer("ScoreUNet", "in_channels", in_channels, low=1)
+        _checks.integer("ScoreUNet", "image_size", image_size, low=1)
+        _checks.integer("ScoreUNet", "num_res_blocks", num_res_blocks, low=0)
+        _checks.real("ScoreUNet", "dropout", dropout, low=0.0, high=1.0, high_open=True)
+        if len(channels) == 0 or not all(isinstance(c, numbers.Integral) and c >= 1 for c in channels):
+            raise _checks.error("ScoreUNet", "channels", "a non-empty sequence of ints >= 1", repr(channels))
         channels = tuple(int(c) for c in channels)
         emb_dim = int(emb_dim or 4 * channels[0])
         super().__init__(emb_dim, cond_dim, cond_layers, parameterization, sigma_data, fourier_scale)

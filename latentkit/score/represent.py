@@ -14,6 +14,10 @@ quality -- is ``frozen_steps > 0``. Each phase is its own resumable engine run i
 the second starts from the first's final (EMA) weights with a fresh optimizer, so a run killed in either
 phase resumes where it stopped and a finished run reloads at once.
 
+:class:`ReprConfig` extends :class:`~latentkit.score.train.ScoreConfig`, and the data, the score model and
+each phase's trainer come from :mod:`latentkit.score.train`'s :func:`load_data`,
+:func:`~latentkit.score.train.build_model` and :func:`~latentkit.score.train.make_trainer`.
+
 Example:
     >>> cfg = ReprConfig(dataset="ring8", n_train=512, code="labels", steps=5, progress=False, device="cpu")
     >>> run = fit(cfg)
@@ -25,92 +29,72 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
 from latentkit import data, engine
-from latentkit.experiments.registry import config_from
-from latentkit.score.encoder import (ENCODER_KINDS, PAPER_REG_WEIGHTS, CodeConditionedScore, ImageEncoder,
-                                     MLPEncoder, representation_loss)
+from latentkit.score.encoder import (
+    ENCODER_KINDS,
+    PAPER_REG_WEIGHTS,
+    CodeConditionedScore,
+    ImageEncoder,
+    MLPEncoder,
+    representation_loss,
+)
 from latentkit.score.exact import MixtureMarginals
 from latentkit.score.losses import dsm_loss, get_t_sampler, get_weighting
-from latentkit.score.models import ScoreMLP, ScoreUNet
 from latentkit.score.sde import VESDE
+from latentkit.score.train import ScoreConfig, build_model, load_data, make_trainer
 
-__all__ = ["CODES", "POINT_SETS", "ReprConfig", "ReprRun", "build", "load_data", "fit", "config_from_parameters",
+__all__ = ["CODES", "ReprConfig", "ReprRun", "build", "load_data", "fit", "config_from_parameters",
            "codes_configs", "sweep_configs", "train_codes_preset", "train_sweep_preset"]
 
-CODES = ("none", "labels") + ENCODER_KINDS
-POINT_SETS = ("swiss_roll", "ring8", "grid25", "gaussian_mixture")
+Code = Literal["none", "labels", "deterministic", "probabilistic"]  # the last two: ENCODER_KINDS
+CODES: tuple[str, ...] = typing.get_args(Code)
 
 
 @dataclass(frozen=True)
-class ReprConfig:
-    """One conditional score-model run (defaults: chapter 2's CPU scale on 14x14 mnist5k digits)."""
+class ReprConfig(ScoreConfig):
+    """One conditional score-model run: the fields of :class:`~latentkit.score.train.ScoreConfig` (the
+    U-Net's also shape the encoder's downsampling path, which mirrors it; ``steps``, ``t_sampling`` and
+    ``fixed_t`` are phase 1's, ``warmup`` is each phase's) and what conditions the score model.
 
-    # data
-    dataset: str = "mnist5k"                 # any set of latentkit.data.load (finite: points are drawn once)
-    n_train: int | None = None               # training examples (None: the whole split)
-    image_size: int | None = 14              # resize images (None: native size)
-    classes: tuple[int, ...] | None = None   # keep these classes only (CIFAR-10's first three: (0, 1, 2))
-    value_range: tuple[float, float] = (0.0, 1.0)  # pixel range of image sets
+    The first block only changes ScoreConfig's defaults, to chapter 2's CPU scale on 14x14 mnist5k digits,
+    and keeps ``track_exact`` off: a conditional model meets the constant only on average over its codes; it
+    is compared with it after training (:func:`latentkit.score.evaluate.dsm_against_constant`). Point sets
+    are drawn once (``n_train`` of them).
+    """
+
+    # ScoreConfig's fields with other defaults
+    dataset: str = "mnist5k"
+    image_size: int | None = 14
+    channels: tuple[int, ...] = (16, 32)     # paper MNIST: (32, 64)
+    num_res_blocks: int = 1                  # paper: 2
+    steps: int = 1500                        # steps of phase 1 (encoder and score model together)
+    batch_size: int = 64                     # authors' code: 128 MNIST, 64 CIFAR-10
+    ema_decay: float | None = 0.99           # authors' code: 0.9999 MNIST, 0.999 CIFAR-10
+    checkpoint_every: int = 500
+    track_exact: Literal[False] = False
     # what conditions the score model
-    code: str = "deterministic"              # "none", "labels", "deterministic" or "probabilistic"
+    code: Code = "deterministic"
     latent_dim: int = 2                      # d_z of the encoder (2 for the figures)
     reg_weight: float | None = None          # L1 / KL weight (None: the paper's 1e-5 / 1e-7)
     enc_hidden: int = 256                    # width of the encoder's three dense layers
     cond_layers: int = 4                     # dense layers mapping the code up to the embedding (A.1: four)
-    # score model (and the encoder's downsampling path, which mirrors it)
-    channels: tuple[int, ...] = (16, 32)     # U-Net channels per resolution (paper MNIST: (32, 64))
-    num_res_blocks: int = 1                  # residual blocks per resolution (paper: 2)
-    hidden: int = 128                        # MLP width (point sets)
-    depth: int = 3                           # MLP hidden layers (point sets)
-    parameterization: str = "edm"            # output parameterisation, see latentkit.score.models
-    sigma_data: float | None = None          # data std for "edm" (None: measured on the training set)
-    # SDE and objective
-    sigma_min: float = 0.01                  # VE SDE sigma(0) (paper: 0.01)
-    sigma_max: float = 50.0                  # VE SDE sigma(1) (paper: 50)
-    t_sampling: str = "uniform_t"            # "uniform_t", "uniform_sigma" or "fixed" (phase 1)
-    fixed_t: float = 0.5                     # the t of t_sampling="fixed"
-    weighting: str = "kernel_variance"       # lambda(t) (paper: sigma^2(t))
-    # optimisation
-    steps: int = 1500                        # steps of phase 1 (encoder and score model together)
     frozen_steps: int = 0                    # steps of phase 2: encoder frozen, uniform t (paper: 80k after 3.2.1)
-    batch_size: int = 64                     # examples per step (per process under torchrun)
-    lr: float = 1e-3                         # Adam learning rate (authors' code: 2e-4)
-    warmup: int = 0                          # linear warm-up steps of each phase (authors' code: 5000)
-    grad_clip: float | None = 1.0            # max gradient norm (authors' code: 1)
-    ema_decay: float | None = 0.99           # EMA of the weights (authors' code: 0.9999 MNIST, 0.999 CIFAR-10)
-    seed: int = 0
-    device: str = "auto"                     # "auto", "cpu", "cuda", "cuda:N", "mps"
-    mixed_precision: bool = False            # bf16 autocast on CUDA
-    compile: bool = False                    # torch.compile the networks on CUDA (ignored elsewhere)
-    checkpoint_every: int = 500
-    log_every: int = 50
-    progress: bool = True
 
     def __post_init__(self) -> None:
-        if self.code not in CODES:
-            raise ValueError(f"ReprConfig.code must be one of {', '.join(CODES)}, got {self.code!r}")
-        if self.t_sampling not in ("uniform_t", "uniform_sigma", "fixed"):
-            raise ValueError(f"ReprConfig.t_sampling must be 'uniform_t', 'uniform_sigma' or 'fixed', "
-                             f"got {self.t_sampling!r}")
+        super().__post_init__()
         if self.frozen_steps and self.code not in ENCODER_KINDS:
             raise ValueError(f"frozen_steps needs an encoder (code 'deterministic' or 'probabilistic'), "
                              f"got code={self.code!r}")
-        for name in ("channels", "classes", "value_range"):
-            value = getattr(self, name)
-            if value is not None and not isinstance(value, tuple):
-                object.__setattr__(self, name, tuple(value))
-
-    @property
-    def is_points(self) -> bool:
-        return self.dataset in POINT_SETS
 
     @property
     def penalty_weight(self) -> float:
@@ -118,9 +102,6 @@ class ReprConfig:
         if self.reg_weight is not None:
             return float(self.reg_weight)
         return PAPER_REG_WEIGHTS.get(self.code, 0.0)
-
-    def sde(self) -> VESDE:
-        return VESDE(self.sigma_min, self.sigma_max)
 
 
 @dataclass
@@ -174,30 +155,10 @@ class ReprRun:
         return None
 
 
-def load_data(config: ReprConfig, split: str = "train") -> data.ArrayDataset:
-    """The training (or test) set of ``config`` in memory."""
-    kwargs: dict[str, Any] = {"n": config.n_train if split == "train" else None, "seed": config.seed}
-    if config.classes is not None:
-        kwargs["classes"] = config.classes
-    if not config.is_points:
-        kwargs.update(size=config.image_size, value_range=config.value_range)
-    ds = data.load(config.dataset, split, **kwargs)
-    return ds if isinstance(ds, data.ArrayDataset) else data.ArrayDataset.from_dataset(ds)
-
-
 def build(config: ReprConfig, event_shape: tuple[int, ...], num_classes: int, sigma_data: float) -> nn.Module:
     """The network of ``config``: a (conditional) score model, with its encoder for eq. 8."""
     cond_dim = {"none": 0, "labels": num_classes}.get(config.code, config.latent_dim)
-    if len(event_shape) == 1:
-        score: nn.Module = ScoreMLP(event_shape[0], hidden=config.hidden, depth=config.depth, cond_dim=cond_dim,
-                                    cond_layers=config.cond_layers, parameterization=config.parameterization,
-                                    sigma_data=sigma_data)
-    elif len(event_shape) == 3 and event_shape[1] == event_shape[2]:
-        score = ScoreUNet(event_shape[0], event_shape[1], channels=config.channels,
-                          num_res_blocks=config.num_res_blocks, cond_dim=cond_dim, cond_layers=config.cond_layers,
-                          parameterization=config.parameterization, sigma_data=sigma_data)
-    else:
-        raise ValueError(f"need (D,) points or square (C, H, W) images, got examples of shape {event_shape}")
+    score = build_model(config, event_shape, sigma_data, cond_dim=cond_dim, cond_layers=config.cond_layers)
     if config.code not in ENCODER_KINDS:
         return score
     if len(event_shape) == 1:
@@ -207,10 +168,6 @@ def build(config: ReprConfig, event_shape: tuple[int, ...], num_classes: int, si
                                num_res_blocks=config.num_res_blocks, latent_dim=config.latent_dim,
                                hidden=config.enc_hidden, kind=config.code)
     return CodeConditionedScore(score, encoder)
-
-
-def _phase_dirs(out_dir: Path | None, n: int) -> list[Path | None]:
-    return [None if out_dir is None else out_dir / f"phase_{k}" for k in range(n)]
 
 
 def fit(config: ReprConfig, out_dir: str | Path | None = None) -> ReprRun:
@@ -229,11 +186,10 @@ def fit(config: ReprConfig, out_dir: str | Path | None = None) -> ReprRun:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         model = build(config, tuple(train.x.shape[1:]), num_classes, sigma_data)
-    out = Path(out_dir) if out_dir is not None else None
     phases = [(config.steps, config.t_sampling, config.penalty_weight)]
     if config.frozen_steps:
         phases.append((config.frozen_steps, "uniform_t", 0.0))
-    dirs = _phase_dirs(out, len(phases))
+    dirs = engine.phase_dirs(out_dir, len(phases))
     run = ReprRun(config, model, sde, train, num_classes)
     lam = get_weighting(config.weighting, sde)
     for k, (steps, t_sampling, reg_weight) in enumerate(phases):
@@ -241,17 +197,9 @@ def fit(config: ReprConfig, out_dir: str | Path | None = None) -> ReprRun:
             model = copy.deepcopy(run.trainers[-1].ema_module("model")).requires_grad_(True)
             model.freeze_encoder()
             model.train()
-        params = [p for p in model.parameters() if p.requires_grad]
-        optimizer = torch.optim.Adam(params, lr=config.lr)
-        warmup = max(config.warmup, 0)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup) if warmup else 1.0)
         desc = f"{config.code} code, {t_sampling}" + (f" t={config.fixed_t}" if t_sampling == "fixed" else "")
-        tr = engine.Trainer(dirs[k], {"model": model}, {"model": optimizer}, engine.TrainConfig(
-            steps=steps, seed=config.seed + 1000 * k, device=config.device, mixed_precision=config.mixed_precision,
-            ema_decay=config.ema_decay, grad_clip=config.grad_clip, checkpoint_every=config.checkpoint_every,
-            log_every=config.log_every, progress=config.progress, desc=f"phase {k + 1}/{len(phases)}: {desc}",
-            compile=config.compile),
-            {"model": scheduler})
+        tr = make_trainer(config, model, dirs[k], steps=steps, seed=config.seed + 1000 * k,
+                          desc=f"phase {k + 1}/{len(phases)}: {desc}")
         draw = data.batch_sampler(train, config.batch_size, tr.device)
         t_sampler = get_t_sampler(t_sampling, sde, t=config.fixed_t)
         tr.fit(_step_fn(run, t_sampler, lam, reg_weight), draw)
@@ -282,33 +230,20 @@ def _step_fn(run: ReprRun, t_sampler, lam, reg_weight: float):
     return step
 
 
-def _numbers(text: str | Sequence[Any] | None, kind: type) -> tuple:
-    if text is None:
-        return ()
-    if isinstance(text, str):
-        return tuple(kind(v) for v in text.replace(" ", "").split(",") if v)
-    return tuple(kind(v) for v in text)
-
-
 def config_from_parameters(params: Mapping[str, Any], **fixed: Any) -> ReprConfig:
     """A config from a chapter's (or a preset's) parameters: every name that is a :class:`ReprConfig` field
-    overrides the default (``None`` is skipped). Chapter conventions: ``channels`` and ``classes`` may be
-    comma-separated strings (``""``: all classes), ``image_size=0`` keeps the native size. ``fixed`` wins."""
-    values: dict[str, Any] = {k: v for k, v in params.items() if v is not None}
-    if "channels" in values:
-        values["channels"] = _numbers(values["channels"], int)
-    if "classes" in values:
-        values["classes"] = _numbers(values["classes"], int) or None
-    if values.get("image_size") == 0:
-        values["image_size"] = None
-    return config_from(ReprConfig, values, **fixed)
+    overrides the default (``None`` is skipped), converted by :func:`latentkit.engine.from_params`:
+    ``channels`` and ``classes`` may be comma-separated strings (``""``: all classes), ``image_size=0`` keeps
+    the native size. ``fixed`` wins."""
+    return engine.from_params(ReprConfig, {k: v for k, v in params.items() if v is not None}, **fixed)
 
 
 def codes_configs(params: Mapping[str, Any]) -> dict[str, ReprConfig]:
     """The runs of chapter 2 (``02_conditional_score_matching``), by name: ``labels`` (eq. 7 on the 2-D
     ring, ``label_steps``), ``uniform_t`` (an L1 encoder under uniform t, section 3.1, ``uniform_steps``) and
     ``uniform_sigma`` (an encoder of kind ``sigma_code``, by default the KL encoder of Figure 3, under uniform
-    sigma, then ``frozen_steps`` with the encoder frozen, section 3.2.1). The chapter and ``train_codes_preset`` both build them here."""
+    sigma, then ``frozen_steps`` with the encoder frozen, section 3.2.1). The chapter and
+    :func:`train_codes_preset` both build them here."""
     base = config_from_parameters(params)
     return {
         "labels": ReprConfig(dataset="ring8", n_train=10_000, code="labels", steps=int(params.get("label_steps", 800)),
@@ -323,16 +258,27 @@ def codes_configs(params: Mapping[str, Any]) -> dict[str, ReprConfig]:
     }
 
 
+@dataclass(frozen=True)
+class _Sweep:
+    """Chapter 2b's own parameters (the others give the runs' :class:`ReprConfig`)."""
+
+    sweep_t: tuple[float, ...] = (0.7,)  # the single t of each run
+    seeds: int = 1                       # runs per t
+    sweep_steps: int = 500               # training steps of each run
+    compare_t: float = 0.7               # the t of the network without an encoder
+
+
 def sweep_configs(params: Mapping[str, Any]) -> dict[str, ReprConfig]:
     """The runs of chapter 2b (``02b_code_granularity``), by name: one L1 encoder per t of ``sweep_t`` and
     seed ``seed .. seed + seeds - 1`` trained on that single t only (section 3.2.2), ``sweep_steps`` each,
     and ``none``: the same network without an encoder at ``compare_t``."""
+    sweep = engine.from_params(_Sweep, params)
     base = dataclasses.replace(config_from_parameters(params), code="deterministic", t_sampling="fixed",
-                               steps=int(params.get("sweep_steps", 500)))
-    seed0, seeds = base.seed, int(params.get("seeds", 1))
-    runs = {"none": dataclasses.replace(base, code="none", fixed_t=float(params.get("compare_t", 0.7)))}
-    for t in _numbers(params.get("sweep_t", "0.7"), float):
-        for s in range(seed0, seed0 + seeds):
+                               steps=sweep.sweep_steps)
+    seed0 = base.seed
+    runs = {"none": dataclasses.replace(base, code="none", fixed_t=sweep.compare_t)}
+    for t in sweep.sweep_t:
+        for s in range(seed0, seed0 + sweep.seeds):
             runs[f"t{t:.2f}_seed{s}"] = dataclasses.replace(base, fixed_t=t, seed=s)
     return runs
 

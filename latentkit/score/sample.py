@@ -21,11 +21,13 @@ Example:
 
 from __future__ import annotations
 
+import numbers
 from typing import Callable
 
 import torch
 from torch import Tensor, nn
 
+from latentkit import _checks
 from latentkit._random import randn
 from latentkit.score.models import as_score_fn
 from latentkit.score.sde import SDE, ScoreFn, broadcast
@@ -35,21 +37,39 @@ __all__ = ["reverse_sde_sample", "euler_maruyama_step", "langevin_step"]
 
 def euler_maruyama_step(x: Tensor, t: Tensor, dt: float, score_fn: ScoreFn, sde: SDE,
                         noise: Tensor) -> tuple[Tensor, Tensor]:
-    """One step of eq. 2 from ``t`` to ``t - dt`` (``dt > 0``); returns ``(x_new, x_mean)``."""
+    """One step of eq. 2 from ``t`` to ``t - dt`` (``dt > 0``); returns ``(x_new, x_mean)``.
+
+    ``x`` is a batch ``(B, *event)``, ``t`` of shape ``(B,)``, ``noise`` and the score of ``x``'s shape.
+    """
+    _check_step("euler_maruyama_step", x, t, noise)
+    _checks.real("euler_maruyama_step", "dt", dt, low=0.0, low_open=True)
     _, g = sde.sde(x, t)
-    x_mean = x - sde.reverse_drift(x, t, score_fn(x, t)) * dt
+    score = score_fn(x, t)
+    _checks.same_shape("euler_maruyama_step", "score_fn's output", score, "x", x)
+    x_mean = x - sde.reverse_drift(x, t, score) * dt
     return x_mean + broadcast(g, x) * (dt**0.5) * noise, x_mean
 
 
 def langevin_step(x: Tensor, t: Tensor, score_fn: ScoreFn, snr: float, noise: Tensor) -> tuple[Tensor, Tensor]:
     """One Langevin corrector step at time ``t`` with step size set by the signal-to-noise ratio ``snr``
-    (Song et al. 2021, algorithm 4); returns ``(x_new, x_mean)``."""
+    (Song et al. 2021, algorithm 4); returns ``(x_new, x_mean)``. ``snr > 0``; shapes as for
+    :func:`euler_maruyama_step`."""
+    _check_step("langevin_step", x, t, noise)
+    _checks.real("langevin_step", "snr", snr, low=0.0, low_open=True)
     grad = score_fn(x, t)
+    _checks.same_shape("langevin_step", "score_fn's output", grad, "x", x)
     grad_norm = grad.flatten(1).norm(dim=1).mean()
     noise_norm = noise.flatten(1).norm(dim=1).mean()
     step = 2 * (snr * noise_norm / grad_norm) ** 2
     x_mean = x + step * grad
     return x_mean + (2 * step) ** 0.5 * noise, x_mean
+
+
+def _check_step(where: str, x: Tensor, t: Tensor, noise: Tensor) -> None:
+    _checks.batch(where, "x", x)
+    if tuple(t.shape) != (x.shape[0],):
+        raise _checks.error(where, "t", f"of shape ({x.shape[0]},)", f"shape {tuple(t.shape)}")
+    _checks.same_shape(where, "noise", noise, "x", x)
 
 
 @torch.no_grad()
@@ -75,7 +95,24 @@ def reverse_sde_sample(score: ScoreFn | nn.Module, sde: SDE, shape: tuple[int, .
         eps: the final time (default ``sde.eps``).
         denoise: return the mean of the last update (no noise on the last step).
         callback: called as ``callback(i, t, x)`` after each step.
+
+    Checked: ``shape`` of ``>= 2`` positive sizes (``x_T`` and ``cond`` must agree with it), ``steps >= 1``,
+    ``corrector_steps >= 0``, ``snr > 0`` and ``0 <= eps < t_T <= T``.
     """
+    where = "reverse_sde_sample"
+    shape = tuple(shape)
+    if len(shape) < 2 or not all(isinstance(n, numbers.Integral) and n >= 1 for n in shape):
+        raise _checks.error(where, "shape", "(n, *event) with n and every event size an int >= 1", repr(shape))
+    _checks.integer(where, "steps", steps, low=1)
+    _checks.integer(where, "corrector_steps", corrector_steps, low=0)
+    _checks.real(where, "snr", snr, low=0.0, low_open=True)
+    t_top = _checks.time(where, "t_T", sde.T if t_T is None else t_T, sde.T)
+    _checks.real(where, "eps", sde.eps if eps is None else eps, low=0.0, high=t_top, high_open=True,
+                 expected=f"in [0, t_T) = [0, {t_top:g})")
+    if x_T is not None and tuple(x_T.shape) != shape:
+        raise _checks.error(where, "x_T", f"of shape {shape} (the shape argument)", f"shape {tuple(x_T.shape)}")
+    if cond is not None and (cond.dim() == 0 or cond.shape[0] != shape[0]):
+        raise _checks.error(where, "cond", f"of batch size {shape[0]} (shape[0])", f"shape {tuple(cond.shape)}")
     if isinstance(score, nn.Module):
         param = next(iter(score.parameters()), None)
         device = device if device is not None else (param.device if param is not None else None)

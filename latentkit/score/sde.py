@@ -30,6 +30,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
+from latentkit import _checks
 from latentkit._random import randn
 
 __all__ = ["SDE", "VESDE", "ScoreFn", "broadcast"]
@@ -56,8 +57,9 @@ class SDE(abc.ABC):
     """
 
     def __init__(self, T: float = 1.0, eps: float = 1e-5) -> None:
-        if not 0.0 <= eps < T:
-            raise ValueError(f"need 0 <= eps < T, got eps={eps}, T={T}")
+        where = type(self).__name__
+        _checks.real(where, "T", T, low=0.0, low_open=True)
+        _checks.real(where, "eps", eps, low=0.0, high=T, high_open=True)
         self.T = float(T)
         self.eps = float(eps)
 
@@ -118,8 +120,9 @@ class VESDE(SDE):
 
     def __init__(self, sigma_min: float = 0.01, sigma_max: float = 50.0, eps: float = 1e-5) -> None:
         super().__init__(T=1.0, eps=eps)
-        if not 0.0 < sigma_min < sigma_max:
-            raise ValueError(f"need 0 < sigma_min < sigma_max, got {sigma_min}, {sigma_max}")
+        _checks.real("VESDE", "sigma_min", sigma_min, low=0.0, low_open=True)
+        _checks.real("VESDE", "sigma_max", sigma_max, low=sigma_min, low_open=True,
+                     expected=f"finite with 0 < sigma_min < sigma_max (sigma_min = {sigma_min:g})")
         self.sigma_min = float(sigma_min)
         self.sigma_max = float(sigma_max)
         self.log_ratio = math.log(self.sigma_max / self.sigma_min)
@@ -132,7 +135,12 @@ class VESDE(SDE):
         return self.sigma_min * torch.exp(t * self.log_ratio)
 
     def sigma_inverse(self, sigma: Tensor) -> Tensor:
-        """The time ``t`` with ``sigma(t) = sigma``."""
+        """The time ``t`` with ``sigma(t) = sigma``; ``[sigma_min, sigma_max]`` maps onto ``[0, T]``.
+
+        Defined for ``sigma > 0`` (``NaN`` below, ``-inf`` at 0); not checked, since
+        :class:`~latentkit.score.losses.UniformSigma` calls it on every batch (a value check would wait for
+        the device).
+        """
         return torch.log(sigma / self.sigma_min) / self.log_ratio
 
     def g(self, t: Tensor) -> Tensor:
@@ -148,7 +156,13 @@ class VESDE(SDE):
         return x0, std
 
     def std_inverse(self, std: Tensor) -> Tensor:
-        """The time ``t`` at which the kernel's standard deviation equals ``std``."""
+        """The time ``t`` at which the kernel's standard deviation equals ``std``.
+
+        ``std`` must be finite and ``>= 0`` (``ValueError`` otherwise): ``std(t)`` is non-negative, and the
+        formula would map ``-s`` to the time of ``s``. ``[0, prior_std()]`` maps onto ``[0, T]``; a larger
+        ``std`` gives ``t > T`` (the schedule continued). Checks values: not for hot paths.
+        """
+        _checks.values("VESDE.std_inverse", "std", std, low=0.0)
         return torch.log1p((std / self.sigma_min) ** 2) / (2.0 * self.log_ratio)
 
     def prior_std(self) -> float:

@@ -4,7 +4,9 @@
 and optimisation. :data:`PRESETS` holds the paper's model sizes (appendix A.1) and the small CPU
 configurations of the book; :func:`config_for` picks one by dataset. :func:`fit` trains (or resumes,
 or reloads a finished run) and returns a :class:`ScoreRun`; :func:`train_preset` is what
-``python -m latentkit.experiments train score-mnist`` calls (also under ``torchrun``).
+``python -m latentkit.experiments train score-mnist`` calls (also under ``torchrun``). The conditional runs of
+:mod:`latentkit.score.represent` extend :class:`ScoreConfig` and build on :func:`load_data`,
+:func:`build_model` and :func:`make_trainer`.
 
 Point sets whose exact density is known (``ring8``, ``grid25``, ``gaussian_mixture``) are trained on
 fresh draws of the mixture at every step unless ``n_train`` is set; image sets on their training split.
@@ -22,9 +24,10 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
@@ -35,8 +38,8 @@ from latentkit.score.losses import dsm_loss, get_t_sampler, get_weighting
 from latentkit.score.models import ScoreMLP, ScoreUNet
 from latentkit.score.sde import VESDE
 
-__all__ = ["ScoreConfig", "PRESETS", "config_for", "ScoreRun", "build_model", "load_training_data", "fit",
-           "config_from_parameters", "train_preset"]
+__all__ = ["ScoreConfig", "PRESETS", "config_for", "ScoreRun", "build_model", "load_data", "load_training_data",
+           "make_trainer", "fit", "config_from_parameters", "train_preset"]
 
 
 @dataclass(frozen=True)
@@ -50,21 +53,21 @@ class ScoreConfig:
     classes: tuple[int, ...] | None = None  # keep these classes only (e.g. CIFAR-10's first three)
     value_range: tuple[float, float] = (0.0, 1.0)  # pixel range of image sets (score_sde's VE models: [0, 1])
     # model
-    model: str = "auto"                     # "mlp", "unet" or "auto" (MLP for points, U-Net for images)
+    model: Literal["auto", "mlp", "unet"] = "auto"  # "auto": an MLP for points, a U-Net for images
     hidden: int = 128                       # MLP width
     depth: int = 3                          # MLP hidden layers
     channels: tuple[int, ...] = (32, 64)    # U-Net channels per resolution
     num_res_blocks: int = 2                 # U-Net residual blocks per resolution
     dropout: float = 0.0                    # U-Net dropout
-    parameterization: str = "edm"           # output parameterisation: "edm", "sigma" or "none"
+    parameterization: Literal["edm", "sigma", "none"] = "edm"  # output parameterisation (latentkit.score.models)
     sigma_data: float | None = None         # data std for "edm" (None: measured on the training data)
     fourier_scale: float | None = None      # scale of the Fourier features of log std (None: model default)
     # SDE and objective
     sigma_min: float = 0.01                 # VE SDE sigma(0) (paper: 0.01)
     sigma_max: float = 50.0                 # VE SDE sigma(1) (paper: 50)
-    t_sampling: str = "uniform_t"           # "uniform_t", "uniform_sigma" or "fixed"
+    t_sampling: Literal["uniform_t", "uniform_sigma", "fixed"] = "uniform_t"  # latentkit.score.losses.get_t_sampler
     fixed_t: float = 0.5                    # the t of t_sampling="fixed"
-    weighting: str = "kernel_variance"      # lambda(t), see latentkit.score.losses.get_weighting
+    weighting: Literal["kernel_variance", "sigma_squared", "likelihood", "unit"] = "kernel_variance"  # lambda(t)
     # optimisation
     steps: int = 3000                       # optimisation steps
     batch_size: int = 256                   # examples per step (per process under torchrun)
@@ -82,15 +85,12 @@ class ScoreConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        if self.model not in ("auto", "mlp", "unet"):
-            raise ValueError(f"ScoreConfig.model must be 'auto', 'mlp' or 'unet', got {self.model!r}")
-        if self.t_sampling not in ("uniform_t", "uniform_sigma", "fixed"):
-            raise ValueError(f"ScoreConfig.t_sampling must be 'uniform_t', 'uniform_sigma' or 'fixed', "
-                             f"got {self.t_sampling!r}")
-        for name in ("channels", "classes", "value_range"):
-            value = getattr(self, name)
-            if value is not None and not isinstance(value, tuple):
-                object.__setattr__(self, name, tuple(value))
+        engine.check_fields(self)
+
+    @property
+    def is_points(self) -> bool:
+        """Whether the dataset is a 2-D point set (:data:`latentkit.data.POINT_SETS`) rather than images."""
+        return self.dataset in data.POINT_SETS
 
     def sde(self) -> VESDE:
         return VESDE(self.sigma_min, self.sigma_max)
@@ -146,18 +146,21 @@ class ScoreRun:
         return self.trainer.history
 
 
+def load_data(config: ScoreConfig, split: str = "train") -> data.ArrayDataset:
+    """The ``split`` of ``config``'s dataset in memory (``n_train`` examples of the training split)."""
+    kwargs: dict[str, Any] = {"n": config.n_train if split == "train" else None, "seed": config.seed}
+    if config.classes is not None:
+        kwargs["classes"] = config.classes
+    if not config.is_points:
+        kwargs.update(size=config.image_size, value_range=config.value_range)
+    ds = data.load(config.dataset, split, **kwargs)
+    return ds if isinstance(ds, data.ArrayDataset) else data.ArrayDataset.from_dataset(ds)
+
+
 def load_training_data(config: ScoreConfig) -> tuple[data.ArrayDataset | None, MixtureMarginals | None]:
     """The training set (``None`` for fresh mixture draws) and the exact ``p_0`` it stands for
     (the mixture, or the empirical distribution of a finite set; ``None`` when not tracked)."""
-    kwargs: dict[str, Any] = {"n": config.n_train, "seed": config.seed}
-    if config.classes is not None:
-        kwargs["classes"] = config.classes
-    is_points = config.dataset in ("swiss_roll", "ring8", "grid25", "gaussian_mixture")
-    if not is_points:
-        kwargs.update(size=config.image_size, value_range=config.value_range)
-    ds = data.load(config.dataset, "train", **kwargs)
-    if not isinstance(ds, data.ArrayDataset):
-        ds = data.ArrayDataset.from_dataset(ds)
+    ds = load_data(config)
     mixture = getattr(ds, "mixture", None)
     if mixture is not None and config.n_train is None:
         return None, MixtureMarginals.from_mixture(mixture)
@@ -165,12 +168,15 @@ def load_training_data(config: ScoreConfig) -> tuple[data.ArrayDataset | None, M
     return ds, exact
 
 
-def build_model(config: ScoreConfig, event_shape: tuple[int, ...], sigma_data: float) -> nn.Module:
-    """The score model of ``config`` for data of shape ``event_shape``."""
+def build_model(config: ScoreConfig, event_shape: tuple[int, ...], sigma_data: float, **cond: int) -> nn.Module:
+    """The score model of ``config`` for data of shape ``event_shape``; ``cond`` (``cond_dim``, ``cond_layers``
+    of :class:`~latentkit.score.models.ScoreMLP` and :class:`~latentkit.score.models.ScoreUNet`) makes it
+    conditional."""
     kind = config.model
     if kind == "auto":
         kind = "mlp" if len(event_shape) == 1 else "unet"
     extra = {} if config.fourier_scale is None else {"fourier_scale": config.fourier_scale}
+    extra.update(cond)
     if kind == "mlp":
         if len(event_shape) != 1:
             raise ValueError(f"the MLP score model needs (D,) data, got examples of shape {event_shape}")
@@ -180,6 +186,22 @@ def build_model(config: ScoreConfig, event_shape: tuple[int, ...], sigma_data: f
         raise ValueError(f"the U-Net score model needs square (C, H, W) images, got {event_shape}")
     return ScoreUNet(event_shape[0], event_shape[1], channels=config.channels, num_res_blocks=config.num_res_blocks,
                      dropout=config.dropout, parameterization=config.parameterization, sigma_data=sigma_data, **extra)
+
+
+def make_trainer(config: ScoreConfig, model: nn.Module, out_dir: str | Path | None, *, desc: str,
+                 steps: int | None = None, seed: int | None = None) -> engine.Trainer:
+    """An engine trainer of ``model`` with ``config``'s optimisation: Adam on the parameters that need
+    gradients, the linear warm-up, clipping, EMA, checkpoints in ``out_dir``. ``steps`` and ``seed`` default
+    to the config's (a later phase of a run passes its own)."""
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=config.lr)
+    scheduler = engine.warmup_schedule(optimizer, config.warmup)
+    train_config = engine.TrainConfig(
+        steps=config.steps if steps is None else steps, seed=config.seed if seed is None else seed,
+        device=config.device, mixed_precision=config.mixed_precision, ema_decay=config.ema_decay,
+        grad_clip=config.grad_clip, checkpoint_every=config.checkpoint_every, log_every=config.log_every,
+        progress=config.progress, desc=desc, compile=config.compile,
+    )
+    return engine.Trainer(out_dir, {"model": model}, {"model": optimizer}, train_config, {"model": scheduler})
 
 
 def fit(config: ScoreConfig, out_dir: str | Path | None = None) -> ScoreRun:
@@ -200,16 +222,7 @@ def fit(config: ScoreConfig, out_dir: str | Path | None = None) -> ScoreRun:
         probe = train_data.x
     sigma_data = config.sigma_data if config.sigma_data is not None else float(probe.float().std())
     model = build_model(config, event_shape, sigma_data)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    warmup = max(config.warmup, 0)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup) if warmup else 1.0)
-    train_config = engine.TrainConfig(
-        steps=config.steps, seed=config.seed, device=config.device, mixed_precision=config.mixed_precision,
-        ema_decay=config.ema_decay, grad_clip=config.grad_clip, checkpoint_every=config.checkpoint_every,
-        log_every=config.log_every, progress=config.progress, desc=f"score model ({config.dataset})",
-        compile=config.compile,
-    )
-    trainer = engine.Trainer(out_dir, {"model": model}, {"model": optimizer}, train_config, {"model": scheduler})
+    trainer = make_trainer(config, model, out_dir, desc=f"score model ({config.dataset})")
     device = trainer.device
     if exact is not None:
         exact = exact.to(device)
@@ -244,17 +257,19 @@ def fit(config: ScoreConfig, out_dir: str | Path | None = None) -> ScoreRun:
     return ScoreRun(config, result, sde, trainer, train_data, exact)
 
 
+# Chapter 1's parameters whose 0 stands for the value of the dataset's preset.
+_PRESET_IF_ZERO = ("batch_size", "lr", "n_train")
+
+
 def config_from_parameters(params: Mapping[str, Any], **fixed: Any) -> ScoreConfig:
     """The config of chapter 1's trained model from its parameters: ``dataset`` picks the preset
-    (:func:`config_for`); ``steps``, ``seed``, ``device`` and, when non-zero, ``batch_size``, ``lr`` and
-    ``n_train`` override it; ``fixed`` wins. The chapter and :func:`train_preset` both call this, so a
-    run trained by ``python -m latentkit.experiments train`` is the one the chapter reuses."""
-    overrides: dict[str, Any] = {k: params[k] for k in ("steps", "seed", "device") if k in params}
-    for name in ("batch_size", "lr", "n_train"):
-        if params.get(name):
-            overrides[name] = params[name]
-    overrides.update(fixed)
-    return config_for(params.get("dataset", "ring8"), **overrides)
+    (:func:`config_for`) and every other name that is a field overrides it (:func:`latentkit.engine.from_params`),
+    but for ``batch_size``, ``lr`` and ``n_train`` set to 0 (the preset's value); ``fixed`` wins. The chapter
+    and :func:`train_preset` both call this, so a run trained by ``python -m latentkit.experiments train`` is
+    the one the chapter reuses."""
+    preset = config_for(params.get("dataset", "ring8"))
+    given = {k: v for k, v in params.items() if v or k not in _PRESET_IF_ZERO}
+    return engine.from_params(ScoreConfig, {**dataclasses.asdict(preset), **given}, **fixed)
 
 
 def train_preset(params: Mapping[str, Any], out_dir: str | Path) -> ScoreRun:
