@@ -33,7 +33,7 @@ Example:
 from __future__ import annotations
 
 import numbers
-from typing import NamedTuple, Sequence
+from typing import Literal, NamedTuple, Sequence, get_args
 
 import torch
 from torch import Tensor, nn
@@ -47,7 +47,8 @@ from latentkit.score.sde import SDE
 __all__ = ["ENCODER_KINDS", "PAPER_REG_WEIGHTS", "EncoderOutput", "ImageEncoder", "MLPEncoder", "l1_penalty",
            "kl_penalty", "code_penalty", "CodeConditionedScore", "RepresentationLoss", "representation_loss"]
 
-ENCODER_KINDS = ("deterministic", "probabilistic")
+EncoderKind = Literal["deterministic", "probabilistic"]  # L1-penalised code, or KL-penalised Gaussian code
+ENCODER_KINDS = get_args(EncoderKind)
 #: Regularisation weights of appendix A.1, by encoder kind.
 PAPER_REG_WEIGHTS = {"deterministic": 1e-5, "probabilistic": 1e-7}
 

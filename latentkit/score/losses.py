@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Literal, get_args
 
 import torch
 from torch import Tensor
@@ -222,7 +222,8 @@ def _interp(x: Tensor, xp: Tensor, fp: Tensor) -> Tensor:
     return f0 + (f1 - f0) * (x.clamp(xp[0], xp[-1]) - x0) / (x1 - x0)
 
 
-T_SAMPLERS = ("uniform_t", "uniform_sigma", "fixed")
+TSampling = Literal["uniform_t", "uniform_sigma", "fixed"]  # the t-samplers by name
+T_SAMPLERS = get_args(TSampling)
 
 
 def get_t_sampler(name: str | TSampler | Callable[[Tensor], Tensor], sde: SDE, *, t: float = 0.5) -> TSampler:
@@ -243,7 +244,8 @@ def get_t_sampler(name: str | TSampler | Callable[[Tensor], Tensor], sde: SDE, *
 
 
 # ----------------------------------------------------------------------------- weighting
-WEIGHTINGS = ("kernel_variance", "sigma_squared", "likelihood", "unit")
+Weighting = Literal["kernel_variance", "sigma_squared", "likelihood", "unit"]  # the lambda(t) by name
+WEIGHTINGS = get_args(Weighting)
 
 
 def get_weighting(name: str | Weighting, sde: SDE) -> Weighting:

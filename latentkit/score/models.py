@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Sequence
+from typing import Literal, Sequence, get_args
 
 import torch
 from torch import Tensor, nn
@@ -33,7 +33,8 @@ from latentkit.score.sde import SDE, ScoreFn, broadcast
 
 __all__ = ["PARAMETERIZATIONS", "GaussianFourierProjection", "ResBlock", "ScoreMLP", "ScoreUNet", "as_score_fn"]
 
-PARAMETERIZATIONS = ("edm", "sigma", "none")
+Parameterization = Literal["edm", "sigma", "none"]  # output parameterisations by name
+PARAMETERIZATIONS = get_args(Parameterization)
 
 
 class GaussianFourierProjection(nn.Module):

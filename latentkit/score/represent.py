@@ -42,6 +42,7 @@ from torch.nn import functional as F
 from latentkit import data, engine
 from latentkit.score.encoder import (
     ENCODER_KINDS,
+    EncoderKind,
     PAPER_REG_WEIGHTS,
     CodeConditionedScore,
     ImageEncoder,
@@ -56,7 +57,7 @@ from latentkit.score.train import ScoreConfig, build_model, load_data, make_trai
 __all__ = ["CODES", "ReprConfig", "ReprRun", "build", "load_data", "fit", "config_from_parameters",
            "codes_configs", "sweep_configs", "train_codes_preset", "train_sweep_preset"]
 
-Code = Literal["none", "labels", "deterministic", "probabilistic"]  # the last two: ENCODER_KINDS
+Code = Literal["none", "labels", EncoderKind]  # no code, the label (eq. 7) or an encoder (eq. 8)
 CODES: tuple[str, ...] = typing.get_args(Code)
 
 

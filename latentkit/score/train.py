@@ -34,8 +34,8 @@ from torch import Tensor, nn
 
 from latentkit import data, engine
 from latentkit.score.exact import MixtureMarginals, score_matching_terms
-from latentkit.score.losses import dsm_loss, get_t_sampler, get_weighting
-from latentkit.score.models import ScoreMLP, ScoreUNet
+from latentkit.score.losses import TSampling, Weighting, dsm_loss, get_t_sampler, get_weighting
+from latentkit.score.models import Parameterization, ScoreMLP, ScoreUNet
 from latentkit.score.sde import VESDE
 
 __all__ = ["ScoreConfig", "PRESETS", "config_for", "ScoreRun", "build_model", "load_data", "load_training_data",
@@ -59,15 +59,15 @@ class ScoreConfig:
     channels: tuple[int, ...] = (32, 64)    # U-Net channels per resolution
     num_res_blocks: int = 2                 # U-Net residual blocks per resolution
     dropout: float = 0.0                    # U-Net dropout
-    parameterization: Literal["edm", "sigma", "none"] = "edm"  # output parameterisation (latentkit.score.models)
+    parameterization: Parameterization = "edm"  # output parameterisation (latentkit.score.models)
     sigma_data: float | None = None         # data std for "edm" (None: measured on the training data)
     fourier_scale: float | None = None      # scale of the Fourier features of log std (None: model default)
     # SDE and objective
     sigma_min: float = 0.01                 # VE SDE sigma(0) (paper: 0.01)
     sigma_max: float = 50.0                 # VE SDE sigma(1) (paper: 50)
-    t_sampling: Literal["uniform_t", "uniform_sigma", "fixed"] = "uniform_t"  # latentkit.score.losses.get_t_sampler
+    t_sampling: TSampling = "uniform_t"  # latentkit.score.losses.get_t_sampler
     fixed_t: float = 0.5                    # the t of t_sampling="fixed"
-    weighting: Literal["kernel_variance", "sigma_squared", "likelihood", "unit"] = "kernel_variance"  # lambda(t)
+    weighting: Weighting = "kernel_variance"  # lambda(t)
     # optimisation
     steps: int = 3000                       # optimisation steps
     batch_size: int = 256                   # examples per step (per process under torchrun)
