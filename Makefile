@@ -15,13 +15,18 @@ PYTEST_FLAGS ?=
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
-	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (Python >= 3.10 needed)"; exit 1; }
+# The library, its book and test extras, at the exact versions of constraints.txt (made on CPython 3.11; the
+# library alone supports Python >= 3.10, but the pinned numpy, SciPy, ... need 3.11).
+$(STAMP): pyproject.toml constraints.txt
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (Python >= 3.11 needed)"; exit 1; }
+	@$(PYTHON) -c "import sys; sys.exit(sys.version_info < (3, 11))" \
+		|| { echo "error: $(PYTHON) is older than 3.11, which constraints.txt needs (set PYTHON=python3.11)"; exit 1; }
 	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
-	@echo "installing latentkit and its pinned dependencies into $(VENV) ..."
+	@echo "installing latentkit and its pinned dependencies (constraints.txt) into $(VENV) ..."
 	@$(PY) -m pip install --quiet --upgrade pip $(PIP_QUIET)
-	@PYTHONWARNINGS=ignore $(PY) -m pip install --quiet -e ".[dev]" $(PIP_QUIET)
+	@PYTHONWARNINGS=ignore $(PY) -m pip install --quiet -e ".[book,test]" -c constraints.txt $(PIP_QUIET)
 	@$(PY) -c "import latentkit, torch, torchvision, jupyter_book, nbval, papermill" \
+		&& [ -x $(VENV)/bin/ruff ] \
 		|| { echo "error: the installation into $(VENV) is incomplete"; exit 1; }
 	@touch $(STAMP)
 
@@ -30,8 +35,11 @@ book: install
 	$(VENV)/bin/jupyter-book build --all -W --keep-going .
 	@echo "book: $(CURDIR)/_build/html/index.html"
 
-# Unit tests, the docstring examples of the library, then every chapter under nbval (one pytest run).
+# ruff (lint rules and formatting, configured in pyproject.toml), then the unit tests, the docstring examples of
+# the library and every chapter under nbval (one pytest run).
 test: install
+	$(VENV)/bin/ruff check latentkit tests
+	$(VENV)/bin/ruff format --check latentkit tests
 	$(PY) -m pytest -q --nbval-lax --nbval-current-env --doctest-modules -p no:cacheprovider $(PYTEST_FLAGS) tests latentkit book
 
 unit: install
@@ -45,8 +53,10 @@ chapters: install
 gpu-check: install
 	$(PY) -m latentkit.experiments.gpu_check --out $(or $(OUT),gpu_check.json)
 
+# ruff alone, as `make test` runs it first; `ruff check --fix` and `ruff format` fix most findings.
 lint: install
-	$(PY) -m compileall -q latentkit tests
+	$(VENV)/bin/ruff check latentkit tests
+	$(VENV)/bin/ruff format --check latentkit tests
 
 clean:
 	rm -rf _build runs .pytest_cache

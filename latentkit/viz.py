@@ -150,6 +150,6 @@ def interactive_or_static(widget_factory: Callable[[], object]) -> object | None
     """
     try:
         import ipywidgets  # noqa: F401
-    except ImportError:  # pragma: no cover - ipywidgets is a dependency
+    except ImportError:  # pragma: no cover - ipywidgets comes with the book extra
         return None
     return widget_factory()

@@ -106,6 +106,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.command == "train":
                 path = train_preset(args.name, overrides, args.out, restart=args.restart)
             else:
+                if not _has_papermill():
+                    print(f"error: {_NEEDS_BOOK_EXTRA}", file=sys.stderr)
+                    return 2
                 path = run_preset(args.name, overrides, args.out, restart=args.restart)
                 metrics = path / "metrics.json"
                 if metrics.exists() and is_main_rank():
@@ -131,9 +134,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
-def _chapter_failed() -> type[BaseException]:
-    from papermill.exceptions import PapermillExecutionError
+_NEEDS_BOOK_EXTRA = ("'run' executes a chapter notebook with papermill, which is not installed: "
+                     'pip install "latentkit[book]" in a clone of the repository, which holds the chapters '
+                     "('train' needs neither)")
 
+
+class _NeverRaised(Exception):
+    """Stands for papermill's cell error where papermill (the book extra) is not installed."""
+
+
+def _has_papermill() -> bool:
+    try:
+        import papermill  # noqa: F401
+    except ModuleNotFoundError:
+        return False
+    return True
+
+
+def _chapter_failed() -> type[BaseException]:
+    try:
+        from papermill.exceptions import PapermillExecutionError
+    except ModuleNotFoundError:  # `train` from a wheel without the book extra: its errors must stay one line
+        return _NeverRaised
     return PapermillExecutionError
 
 

@@ -316,7 +316,7 @@ def book_dir() -> Path:
     if not path.is_dir():
         raise RunFolderError(
             f"'run' executes a chapter notebook and they are not at {path}: run it from a clone of the latentkit "
-            "repository (pip install -e .) or set LATENTKIT_BOOK to its book/ folder ('train' works without them)")
+            "repository (pip install -e '.[book]') or set LATENTKIT_BOOK to its book/ folder ('train' works without them)")
     return path
 
 
