@@ -23,8 +23,21 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["error", "real", "integer", "time", "times", "values", "finite", "ndim", "batch", "same_shape",
-           "integer_labels", "symmetric_psd", "one_of"]
+__all__ = [
+    "error",
+    "real",
+    "integer",
+    "time",
+    "times",
+    "values",
+    "finite",
+    "ndim",
+    "batch",
+    "same_shape",
+    "integer_labels",
+    "symmetric_psd",
+    "one_of",
+]
 
 #: Times a hair past ``T`` are round-off, not errors: ``VESDE.std_inverse(sigma_max)`` is ``T + 2e-9``.
 T_ROUNDOFF = 1e-6
@@ -45,8 +58,10 @@ def error(where: str, name: str, expected: str, got: str) -> ValueError:
 
 def _interval(low: float | None, high: float | None, low_open: bool, high_open: bool, what: str) -> str:
     if low is not None and high is not None:  # finite is implied; an int is said
-        return f"{'an int ' if what == 'an int' else ''}in {'(' if low_open else '['}{low:g}, {high:g}" \
+        return (
+            f"{'an int ' if what == 'an int' else ''}in {'(' if low_open else '['}{low:g}, {high:g}"
             f"{')' if high_open else ']'}"
+        )
     if low is not None:
         return f"{what} {'>' if low_open else '>='} {low:g}"
     if high is not None:
@@ -55,12 +70,22 @@ def _interval(low: float | None, high: float | None, low_open: bool, high_open: 
 
 
 def _inside(v: float, low: float | None, high: float | None, low_open: bool, high_open: bool) -> bool:
-    return ((low is None or (v > low if low_open else v >= low))
-            and (high is None or (v < high if high_open else v <= high)))
+    return (low is None or (v > low if low_open else v >= low)) and (
+        high is None or (v < high if high_open else v <= high)
+    )
 
 
-def real(where: str, name: str, value: Any, *, low: float | None = None, high: float | None = None,
-         low_open: bool = False, high_open: bool = False, expected: str | None = None) -> float:
+def real(
+    where: str,
+    name: str,
+    value: Any,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+    expected: str | None = None,
+) -> float:
     """A finite real number (a Python or numpy scalar, or a one-element tensor) in the given interval;
     ``expected`` replaces the interval in the message."""
     try:
@@ -68,8 +93,7 @@ def real(where: str, name: str, value: Any, *, low: float | None = None, high: f
     except (TypeError, ValueError, RuntimeError):
         v = math.nan
     if not (math.isfinite(v) and _inside(v, low, high, low_open, high_open)):
-        raise error(where, name, expected or _interval(low, high, low_open, high_open, "a finite number"),
-                    _show(value))
+        raise error(where, name, expected or _interval(low, high, low_open, high_open, "a finite number"), _show(value))
     return v
 
 
@@ -94,8 +118,17 @@ def times(where: str, name: str, t: Tensor, T: float) -> None:
     values(where, name, t, low=0.0, high=T * (1 + T_ROUNDOFF), low_open=True, expected=f"in (0, T] = (0, {T:g}]")
 
 
-def values(where: str, name: str, x: Tensor | np.ndarray, *, low: float | None = None, high: float | None = None,
-           low_open: bool = False, high_open: bool = False, expected: str | None = None) -> None:
+def values(
+    where: str,
+    name: str,
+    x: Tensor | np.ndarray,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+    expected: str | None = None,
+) -> None:
     """Every value of ``x`` finite and in the interval (``NaN`` fails; ``expected`` replaces the interval in the
     message). Waits for the device: not for hot paths."""
     t = torch.as_tensor(x)
@@ -107,8 +140,9 @@ def values(where: str, name: str, x: Tensor | np.ndarray, *, low: float | None =
     if not bool(ok.all()):
         bad = (~ok).nonzero()[0]
         at = f" at index {tuple(bad.tolist())}" if t.dim() else ""
-        what = expected or ("finite" if low is None and high is None
-                            else _interval(low, high, low_open, high_open, "finite and"))
+        what = expected or (
+            "finite" if low is None and high is None else _interval(low, high, low_open, high_open, "finite and")
+        )
         raise error(where, name, what, f"{t[tuple(bad)].item()!r}{at}")
 
 
@@ -156,8 +190,9 @@ def integer_labels(where: str, name: str, y: Any, n: int | None = None) -> np.nd
     return a.astype(np.int64)
 
 
-def symmetric_psd(where: str, name: str, c: np.ndarray, rtol: float = 1e-6, *,
-                  vectors: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+def symmetric_psd(
+    where: str, name: str, c: np.ndarray, rtol: float = 1e-6, *, vectors: bool = False
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Check that ``c`` is a finite, symmetric, positive semi-definite matrix up to round-off; return the
     eigenvalues of ``(c + c^T) / 2`` and, when ``vectors``, its eigenvectors (else ``None``).
 
@@ -175,8 +210,9 @@ def symmetric_psd(where: str, name: str, c: np.ndarray, rtol: float = 1e-6, *,
     w, v = np.linalg.eigh(sym) if vectors else (np.linalg.eigvalsh(sym), None)
     top = float(np.abs(w).max(initial=0.0))
     if w.size and w.min() < -rtol * top:
-        raise error(where, name, "positive semi-definite", f"an eigenvalue {w.min():.3g} (largest |eigenvalue| "
-                    f"{top:.3g})")
+        raise error(
+            where, name, "positive semi-definite", f"an eigenvalue {w.min():.3g} (largest |eigenvalue| {top:.3g})"
+        )
     return w, v
 
 

@@ -8,36 +8,44 @@ getting-started chapter tours the training engine (progress, checkpoints, resume
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from latentkit import data, engine
 
-__all__ = ["Autoencoder", "AutoencoderConfig", "reconstruction_loss", "fit_autoencoder", "encode_dataset", "train_preset"]
+__all__ = [
+    "Autoencoder",
+    "AutoencoderConfig",
+    "reconstruction_loss",
+    "fit_autoencoder",
+    "encode_dataset",
+    "train_preset",
+]
 
 
 @dataclass(frozen=True)
 class AutoencoderConfig:
     """Training configuration of :class:`Autoencoder` (defaults: the getting-started chapter)."""
 
-    dataset: str = "digits"          # any image set of latentkit.data.load
-    size: int | None = None          # resize images to size x size (None: native)
-    code_dim: int = 2                # dimension of the code
-    hidden: int = 128                # width of the hidden layers
-    steps: int = 600                 # optimisation steps
+    dataset: str = "digits"  # any image set of latentkit.data.load
+    size: int | None = None  # resize images to size x size (None: native)
+    code_dim: int = 2  # dimension of the code
+    hidden: int = 128  # width of the hidden layers
+    steps: int = 600  # optimisation steps
     batch_size: int = 128
-    lr: float = 1e-3                 # Adam learning rate
+    lr: float = 1e-3  # Adam learning rate
     seed: int = 0
     device: str = "auto"
-    ema_decay: float | None = None   # EMA of the weights (None: off)
+    ema_decay: float | None = None  # EMA of the weights (None: off)
     checkpoint_every: int = 100
     log_every: int = 20
-    mixed_precision: bool = False    # bf16 autocast on CUDA
-    compile: bool = False            # torch.compile the networks on CUDA (ignored elsewhere)
+    mixed_precision: bool = False  # bf16 autocast on CUDA
+    compile: bool = False  # torch.compile the networks on CUDA (ignored elsewhere)
     progress: bool = True
 
 
@@ -61,10 +69,22 @@ class Autoencoder(nn.Module):
             raise ValueError(f"code_dim and hidden must be positive, got {code_dim}, {hidden}")
         self.in_shape = tuple(in_shape)
         d = math.prod(self.in_shape)
-        self.encoder = nn.Sequential(nn.Flatten(), nn.Linear(d, hidden), nn.SiLU(), nn.Linear(hidden, hidden),
-                                     nn.SiLU(), nn.Linear(hidden, code_dim))
-        self.decoder = nn.Sequential(nn.Linear(code_dim, hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU(),
-                                     nn.Linear(hidden, d), nn.Sigmoid())
+        self.encoder = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(d, hidden),
+            nn.SiLU(),
+            nn.Linear(hidden, hidden),
+            nn.SiLU(),
+            nn.Linear(hidden, code_dim),
+        )
+        self.decoder = nn.Sequential(
+            nn.Linear(code_dim, hidden),
+            nn.SiLU(),
+            nn.Linear(hidden, hidden),
+            nn.SiLU(),
+            nn.Linear(hidden, d),
+            nn.Sigmoid(),
+        )
 
     def _check(self, x: Tensor) -> None:
         if tuple(x.shape[1:]) != self.in_shape:
@@ -102,9 +122,16 @@ def fit_autoencoder(config: AutoencoderConfig, out_dir: str | Path | None = None
     model = Autoencoder(tuple(train.x.shape[1:]), config.code_dim, config.hidden)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     train_config = engine.TrainConfig(
-        steps=config.steps, seed=config.seed, device=config.device, mixed_precision=config.mixed_precision,
-        ema_decay=config.ema_decay, checkpoint_every=config.checkpoint_every, log_every=config.log_every,
-        progress=config.progress, desc="autoencoder", compile=config.compile,
+        steps=config.steps,
+        seed=config.seed,
+        device=config.device,
+        mixed_precision=config.mixed_precision,
+        ema_decay=config.ema_decay,
+        checkpoint_every=config.checkpoint_every,
+        log_every=config.log_every,
+        progress=config.progress,
+        desc="autoencoder",
+        compile=config.compile,
     )
     trainer = engine.Trainer(out_dir, {"model": model}, {"model": optimizer}, train_config)
     sample = data.batch_sampler(train, config.batch_size, trainer.device)
@@ -124,7 +151,7 @@ def encode_dataset(model: Autoencoder, dataset: data.ArrayDataset, batch_size: i
     """Codes of every example of an in-memory dataset (on the CPU)."""
     model.eval()
     device = next(model.parameters()).device
-    codes = [model.encode(dataset.x[i:i + batch_size].to(device)).cpu() for i in range(0, len(dataset), batch_size)]
+    codes = [model.encode(dataset.x[i : i + batch_size].to(device)).cpu() for i in range(0, len(dataset), batch_size)]
     return torch.cat(codes)
 
 

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -28,10 +28,24 @@ from torch import Tensor, nn
 
 from latentkit import _checks
 
-__all__ = ["bits_per_dim", "silhouette", "knn_accuracy", "linear_probe_accuracy", "separability",
-           "gaussian_statistics", "frechet_distance_gaussians", "frechet_distance", "FeatureClassifier",
-           "train_feature_classifier", "extract_features", "classifier_frechet_distance",
-           "inception_feature_extractor", "inception_frechet_distance", "mode_coverage", "pca_codes"]
+__all__ = [
+    "bits_per_dim",
+    "silhouette",
+    "knn_accuracy",
+    "linear_probe_accuracy",
+    "separability",
+    "gaussian_statistics",
+    "frechet_distance_gaussians",
+    "frechet_distance",
+    "FeatureClassifier",
+    "train_feature_classifier",
+    "extract_features",
+    "classifier_frechet_distance",
+    "inception_feature_extractor",
+    "inception_frechet_distance",
+    "mode_coverage",
+    "pca_codes",
+]
 
 ArrayLike = Tensor | np.ndarray | Sequence[float]
 
@@ -51,15 +65,24 @@ def _codes(where: str, name: str, x: ArrayLike, min_n: int = 1) -> np.ndarray:
     return a
 
 
-def _probe_inputs(where: str, train_codes: ArrayLike, train_labels: ArrayLike, test_codes: ArrayLike,
-                  test_labels: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _probe_inputs(
+    where: str, train_codes: ArrayLike, train_labels: ArrayLike, test_codes: ArrayLike, test_labels: ArrayLike
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Train and test codes (float64, finite, the same features per example) and their integer labels."""
     a, b = _codes(where, "train_codes", train_codes), _codes(where, "test_codes", test_codes)
     if a.shape[1:] != b.shape[1:]:
-        raise _checks.error(where, "test_codes", f"of shape (M, {', '.join(map(str, a.shape[1:]))}) like train_codes",
-                            f"shape {b.shape}")
-    return (a, _checks.integer_labels(where, "train_labels", train_labels, len(a)), b,
-            _checks.integer_labels(where, "test_labels", test_labels, len(b)))
+        raise _checks.error(
+            where,
+            "test_codes",
+            f"of shape (M, {', '.join(map(str, a.shape[1:]))}) like train_codes",
+            f"shape {b.shape}",
+        )
+    return (
+        a,
+        _checks.integer_labels(where, "train_labels", train_labels, len(a)),
+        b,
+        _checks.integer_labels(where, "test_labels", test_labels, len(b)),
+    )
 
 
 # -- likelihoods ----------------------------------------------------------------------------------------
@@ -105,12 +128,14 @@ def silhouette(codes: ArrayLike, labels: ArrayLike, sample_size: int | None = No
         raise _checks.error("silhouette", "labels", f"of 2 to N - 1 = {len(z) - 1} classes", f"{classes}")
     if sample_size is not None:
         _checks.integer("silhouette", "sample_size", sample_size, low=2)
-    return float(silhouette_score(z.reshape(len(z), -1), y, metric="euclidean", sample_size=sample_size,
-                                  random_state=seed))
+    return float(
+        silhouette_score(z.reshape(len(z), -1), y, metric="euclidean", sample_size=sample_size, random_state=seed)
+    )
 
 
-def knn_accuracy(train_codes: ArrayLike, train_labels: ArrayLike, test_codes: ArrayLike, test_labels: ArrayLike,
-                 k: int = 5) -> float:
+def knn_accuracy(
+    train_codes: ArrayLike, train_labels: ArrayLike, test_codes: ArrayLike, test_labels: ArrayLike, k: int = 5
+) -> float:
     """Accuracy on the test split of a ``k``-nearest-neighbour classifier (euclidean) fit on the train split;
     ``1 <= k <= N_train``, labels as for :func:`silhouette`."""
     from sklearn.neighbors import KNeighborsClassifier
@@ -121,8 +146,14 @@ def knn_accuracy(train_codes: ArrayLike, train_labels: ArrayLike, test_codes: Ar
     return float(clf.score(b.reshape(len(b), -1), yb))
 
 
-def linear_probe_accuracy(train_codes: ArrayLike, train_labels: ArrayLike, test_codes: ArrayLike,
-                          test_labels: ArrayLike, c: float = 1.0, max_iter: int = 2000) -> float:
+def linear_probe_accuracy(
+    train_codes: ArrayLike,
+    train_labels: ArrayLike,
+    test_codes: ArrayLike,
+    test_labels: ArrayLike,
+    c: float = 1.0,
+    max_iter: int = 2000,
+) -> float:
     """Accuracy on the test split of a logistic regression (codes standardised on the train split); ``c > 0``,
     ``max_iter >= 1``, at least two classes in ``train_labels``, labels as for :func:`silhouette`."""
     from sklearn.linear_model import LogisticRegression
@@ -148,21 +179,25 @@ def pca_codes(train: ArrayLike, test: ArrayLike, dim: int) -> tuple[np.ndarray, 
     a, b = _codes("pca_codes", "train", train), _codes("pca_codes", "test", test)
     a, b = a.reshape(len(a), -1), b.reshape(len(b), -1)
     if a.shape[1] != b.shape[1]:
-        raise _checks.error("pca_codes", "test", f"of {a.shape[1]} features per example (those of train)",
-                            f"{b.shape[1]}")
+        raise _checks.error(
+            "pca_codes", "test", f"of {a.shape[1]} features per example (those of train)", f"{b.shape[1]}"
+        )
     _checks.integer("pca_codes", "dim", dim, low=1, high=min(a.shape))
     pca = PCA(dim, random_state=0).fit(a)
     return pca.transform(a), pca.transform(b)
 
 
-def separability(train_codes: ArrayLike, train_labels: ArrayLike, test_codes: ArrayLike, test_labels: ArrayLike,
-                 k: int = 5) -> dict[str, float]:
+def separability(
+    train_codes: ArrayLike, train_labels: ArrayLike, test_codes: ArrayLike, test_labels: ArrayLike, k: int = 5
+) -> dict[str, float]:
     """``{"silhouette": ..., "knn": ..., "linear": ...}``: silhouette of the test codes by class, and the
     kNN and linear-probe accuracies trained on the train codes."""
     _probe_inputs("separability", train_codes, train_labels, test_codes, test_labels)
-    return {"silhouette": silhouette(test_codes, test_labels),
-            "knn": knn_accuracy(train_codes, train_labels, test_codes, test_labels, k),
-            "linear": linear_probe_accuracy(train_codes, train_labels, test_codes, test_labels)}
+    return {
+        "silhouette": silhouette(test_codes, test_labels),
+        "knn": knn_accuracy(train_codes, train_labels, test_codes, test_labels, k),
+        "linear": linear_probe_accuracy(train_codes, train_labels, test_codes, test_labels),
+    }
 
 
 # -- Fréchet distance ------------------------------------------------------------------------------------
@@ -215,8 +250,12 @@ def frechet_distance(features_a: ArrayLike, features_b: ArrayLike) -> float:
     """Fréchet distance between Gaussians fitted to two feature sets ``(N, F)`` and ``(M, F)``."""
     stats_a, stats_b = gaussian_statistics(features_a), gaussian_statistics(features_b)
     if stats_a[0].shape != stats_b[0].shape:
-        raise _checks.error("frechet_distance", "features_b", f"of shape (M, {stats_a[0].shape[0]}) (F of features_a)",
-                            f"{stats_b[0].shape[0]} features")
+        raise _checks.error(
+            "frechet_distance",
+            "features_b",
+            f"of shape (M, {stats_a[0].shape[0]}) (F of features_a)",
+            f"{stats_b[0].shape[0]} features",
+        )
     return frechet_distance_gaussians(*stats_a, *stats_b)
 
 
@@ -230,22 +269,35 @@ class FeatureClassifier(nn.Module):
         width: channels of the first convolution (the second has twice as many; ``>= 1``).
     """
 
-    def __init__(self, in_shape: tuple[int, int, int], n_classes: int = 10, feature_dim: int = 64,
-                 width: int = 32) -> None:
+    def __init__(
+        self, in_shape: tuple[int, int, int], n_classes: int = 10, feature_dim: int = 64, width: int = 32
+    ) -> None:
         super().__init__()
-        if (len(in_shape) != 3 or not all(isinstance(v, numbers.Integral) for v in in_shape) or in_shape[0] < 1
-                or min(in_shape[1:]) < 2):
-            raise _checks.error("FeatureClassifier", "in_shape", "(C, H, W) of ints with C >= 1, H, W >= 2",
-                                repr(tuple(in_shape)))
+        if (
+            len(in_shape) != 3
+            or not all(isinstance(v, numbers.Integral) for v in in_shape)
+            or in_shape[0] < 1
+            or min(in_shape[1:]) < 2
+        ):
+            raise _checks.error(
+                "FeatureClassifier", "in_shape", "(C, H, W) of ints with C >= 1, H, W >= 2", repr(tuple(in_shape))
+            )
         _checks.integer("FeatureClassifier", "n_classes", n_classes, low=2)
         _checks.integer("FeatureClassifier", "feature_dim", feature_dim, low=1)
         _checks.integer("FeatureClassifier", "width", width, low=1)
         self.in_shape = tuple(in_shape)
         c = in_shape[0]
         self.body = nn.Sequential(
-            nn.Conv2d(c, width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(4), nn.Flatten(),
-            nn.Linear(32 * width, feature_dim), nn.ReLU())
+            nn.Conv2d(c, width, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(width, 2 * width, 3, padding=1),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d(4),
+            nn.Flatten(),
+            nn.Linear(32 * width, feature_dim),
+            nn.ReLU(),
+        )
         self.head = nn.Linear(feature_dim, n_classes)
 
     def features(self, x: Tensor) -> Tensor:
@@ -257,9 +309,17 @@ class FeatureClassifier(nn.Module):
         return self.head(self.features(x))
 
 
-def train_feature_classifier(images: Tensor, labels: Tensor, steps: int = 400, batch_size: int = 128,
-                             lr: float = 2e-3, feature_dim: int = 64, width: int = 32, seed: int = 0,
-                             device: str | torch.device = "cpu") -> FeatureClassifier:
+def train_feature_classifier(
+    images: Tensor,
+    labels: Tensor,
+    steps: int = 400,
+    batch_size: int = 128,
+    lr: float = 2e-3,
+    feature_dim: int = 64,
+    width: int = 32,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+) -> FeatureClassifier:
     """Train a :class:`FeatureClassifier` with Adam on ``(images, labels)`` (batches from a seeded generator,
     so the result is reproducible); returned in eval mode.
 
@@ -271,8 +331,9 @@ def train_feature_classifier(images: Tensor, labels: Tensor, steps: int = 400, b
         raise _checks.error(where, "images", "a batch (N >= 1, C, H, W)", f"shape {tuple(images.shape)}")
     y = _checks.integer_labels(where, "labels", labels, len(images))
     if y.min() < 0 or y.max() < 1:
-        raise _checks.error(where, "labels", "class indices >= 0 of at least 2 classes",
-                            f"labels in [{y.min()}, {y.max()}]")
+        raise _checks.error(
+            where, "labels", "class indices >= 0 of at least 2 classes", f"labels in [{y.min()}, {y.max()}]"
+        )
     _checks.integer(where, "steps", steps, low=1)
     _checks.integer(where, "batch_size", batch_size, low=1)
     _checks.real(where, "lr", lr, low=0.0, low_open=True)
@@ -294,8 +355,9 @@ def train_feature_classifier(images: Tensor, labels: Tensor, steps: int = 400, b
 
 
 @torch.no_grad()
-def extract_features(extractor, images: Tensor, batch_size: int = 500,
-                     device: str | torch.device | None = None) -> np.ndarray:
+def extract_features(
+    extractor, images: Tensor, batch_size: int = 500, device: str | torch.device | None = None
+) -> np.ndarray:
     """``extractor(batch)`` over ``images`` in batches moved to ``device`` (default: that of the extractor's
     parameters when it is a module or a bound method of one, else the CPU), as float64 numpy ``(N, F)``;
     ``N >= 1``, ``batch_size >= 1``."""
@@ -306,21 +368,24 @@ def extract_features(extractor, images: Tensor, batch_size: int = 500,
         owner = extractor if isinstance(extractor, nn.Module) else getattr(extractor, "__self__", None)
         params = list(owner.parameters()) if isinstance(owner, nn.Module) else []
         device = params[0].device if params else "cpu"
-    out = [extractor(images[i:i + batch_size].to(device)).double().cpu() for i in range(0, len(images), batch_size)]
+    out = [extractor(images[i : i + batch_size].to(device)).double().cpu() for i in range(0, len(images), batch_size)]
     return torch.cat(out).flatten(1).numpy()
 
 
-def classifier_frechet_distance(classifier: FeatureClassifier, real: Tensor, fake: Tensor,
-                                batch_size: int = 500) -> float:
+def classifier_frechet_distance(
+    classifier: FeatureClassifier, real: Tensor, fake: Tensor, batch_size: int = 500
+) -> float:
     """Fréchet distance between real and generated images in the feature space of ``classifier``
     (a dataset-specific stand-in for FID; values are not comparable with FID)."""
     _checks.integer("classifier_frechet_distance", "batch_size", batch_size, low=1)
-    return frechet_distance(extract_features(classifier.features, real, batch_size),
-                            extract_features(classifier.features, fake, batch_size))
+    return frechet_distance(
+        extract_features(classifier.features, real, batch_size), extract_features(classifier.features, fake, batch_size)
+    )
 
 
-def inception_feature_extractor(device: str | torch.device = "cpu",
-                                download: bool = False) -> Callable[[Tensor], Tensor]:
+def inception_feature_extractor(
+    device: str | torch.device = "cpu", download: bool = False
+) -> Callable[[Tensor], Tensor]:
     """The 2048-d pool features of the FID Inception network (``pytorch-fid``) as ``fn(images) -> (N, 2048)``
     for images in ``[0, 1]`` ``(N, C, H, W)`` (grey images repeated to 3 channels, resized to 299 inside).
 
@@ -331,13 +396,17 @@ def inception_feature_extractor(device: str | torch.device = "cpu",
     try:
         from pytorch_fid import inception as fid_inception
     except ImportError as err:
-        raise ImportError("the Inception FID needs the pytorch-fid package (pip install pytorch-fid); "
-                          "offline, use classifier_frechet_distance instead") from err
+        raise ImportError(
+            "the Inception FID needs the pytorch-fid package (pip install pytorch-fid); "
+            "offline, use classifier_frechet_distance instead"
+        ) from err
     url = fid_inception.FID_WEIGHTS_URL
     path = Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1]
     if not path.exists() and not download:
-        raise FileNotFoundError(f"FID Inception weights not found at {path}; download {url} there "
-                                "(or pass download=True on a machine with internet)")
+        raise FileNotFoundError(
+            f"FID Inception weights not found at {path}; download {url} there "
+            "(or pass download=True on a machine with internet)"
+        )
     model = fid_inception.InceptionV3([fid_inception.InceptionV3.BLOCK_INDEX_BY_DIM[2048]]).to(device).eval()
 
     def features(x: Tensor) -> Tensor:
@@ -347,25 +416,29 @@ def inception_feature_extractor(device: str | torch.device = "cpu",
     return features
 
 
-def inception_frechet_distance(real: Tensor, fake: Tensor, batch_size: int = 50,
-                               device: str | torch.device = "cpu", download: bool = False) -> float:
+def inception_frechet_distance(
+    real: Tensor, fake: Tensor, batch_size: int = 50, device: str | torch.device = "cpu", download: bool = False
+) -> float:
     """The Fréchet Inception Distance (Heusel et al. 2017) of images in ``[0, 1]`` through
     :func:`inception_feature_extractor`. Compare values only with FIDs computed the same way (same number
     of samples, same resizing). ``real`` and ``fake`` are ``(N >= 2, C, H, W)``, ``batch_size >= 1`` (checked
     before the network is loaded)."""
     for name, x in (("real", real), ("fake", fake)):
         if x.dim() != 4 or len(x) < 2:
-            raise _checks.error("inception_frechet_distance", name, "images (N >= 2, C, H, W)",
-                                f"shape {tuple(x.shape)}")
+            raise _checks.error(
+                "inception_frechet_distance", name, "images (N >= 2, C, H, W)", f"shape {tuple(x.shape)}"
+            )
     _checks.integer("inception_frechet_distance", "batch_size", batch_size, low=1)
     features = inception_feature_extractor(device, download)
-    return frechet_distance(extract_features(features, real, batch_size, device),
-                            extract_features(features, fake, batch_size, device))
+    return frechet_distance(
+        extract_features(features, real, batch_size, device), extract_features(features, fake, batch_size, device)
+    )
 
 
 # -- mode coverage -----------------------------------------------------------------------------------------
-def mode_coverage(samples: ArrayLike, means: ArrayLike, std: float, n_std: float = 3.0,
-                  min_count: int = 1) -> dict[str, float | int | list[int]]:
+def mode_coverage(
+    samples: ArrayLike, means: ArrayLike, std: float, n_std: float = 3.0, min_count: int = 1
+) -> dict[str, float | int | list[int]]:
     """Mode coverage of samples from a generator trained on a Gaussian mixture (e.g. 8 on a ring).
 
     A sample is *high quality* when it lies within ``n_std`` standard deviations of its nearest mode; a mode
@@ -393,5 +466,9 @@ def mode_coverage(samples: ArrayLike, means: ArrayLike, std: float, n_std: float
     nearest = d.argmin(1)
     good = d[np.arange(len(x)), nearest] <= n_std * std
     counts = np.bincount(nearest[good], minlength=len(m))
-    return {"modes_covered": int((counts >= min_count).sum()), "n_modes": int(len(m)),
-            "high_quality_share": float(good.mean()) if len(x) else 0.0, "counts": counts.tolist()}
+    return {
+        "modes_covered": int((counts >= min_count).sum()),
+        "n_modes": int(len(m)),
+        "high_quality_share": float(good.mean()) if len(x) else 0.0,
+        "counts": counts.tolist(),
+    }

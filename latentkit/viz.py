@@ -14,7 +14,15 @@ import numpy as np
 import torch
 from matplotlib.axes import Axes
 
-__all__ = ["image_grid", "show_images", "scatter_codes", "scatter_points", "plot_curves", "image_strip", "interactive_or_static"]
+__all__ = [
+    "image_grid",
+    "show_images",
+    "scatter_codes",
+    "scatter_points",
+    "plot_curves",
+    "image_strip",
+    "interactive_or_static",
+]
 
 
 def _to_numpy(x: torch.Tensor | np.ndarray) -> np.ndarray:
@@ -23,8 +31,12 @@ def _to_numpy(x: torch.Tensor | np.ndarray) -> np.ndarray:
     return np.asarray(x, dtype=np.float32)
 
 
-def image_grid(images: torch.Tensor | np.ndarray, nrow: int | None = None, value_range: tuple[float, float] = (0.0, 1.0),
-               padding: int = 1) -> np.ndarray:
+def image_grid(
+    images: torch.Tensor | np.ndarray,
+    nrow: int | None = None,
+    value_range: tuple[float, float] = (0.0, 1.0),
+    padding: int = 1,
+) -> np.ndarray:
     """Tile a batch ``(N, C, H, W)`` into one ``(H', W', C)`` array in [0, 1] (``C`` is 1 or 3).
 
     Values are mapped from ``value_range`` to [0, 1] and clipped for display only.
@@ -53,25 +65,43 @@ def image_grid(images: torch.Tensor | np.ndarray, nrow: int | None = None, value
     blank = torch.ones(rows * nrow - n, c, h, w)  # empty cells: the colour of the gaps, as make_grid fills them
     grid = make_grid(torch.cat([x, blank]), nrow=nrow, padding=padding, pad_value=1.0)
     # make_grid also frames the grid and repeats one channel three times: keep the inside, in C channels
-    grid = grid[:c, padding:padding + rows * (h + padding) - padding, padding:padding + nrow * (w + padding) - padding]
+    grid = grid[
+        :c, padding : padding + rows * (h + padding) - padding, padding : padding + nrow * (w + padding) - padding
+    ]
     return np.ascontiguousarray(grid.permute(1, 2, 0).numpy())
 
 
-def show_images(images: torch.Tensor | np.ndarray, title: str, nrow: int | None = None,
-                value_range: tuple[float, float] = (0.0, 1.0), ax: Axes | None = None) -> Axes:
+def show_images(
+    images: torch.Tensor | np.ndarray,
+    title: str,
+    nrow: int | None = None,
+    value_range: tuple[float, float] = (0.0, 1.0),
+    ax: Axes | None = None,
+) -> Axes:
     """Draw a batch of images as a grid with a title (no axis ticks: the pixels are the content)."""
     ax = ax or plt.figure(figsize=(4, 4)).gca()
     grid = image_grid(images, nrow=nrow, value_range=value_range)
-    ax.imshow(grid[..., 0] if grid.shape[-1] == 1 else grid, cmap="gray" if grid.shape[-1] == 1 else None,
-              vmin=0.0, vmax=1.0, interpolation="nearest")
+    ax.imshow(
+        grid[..., 0] if grid.shape[-1] == 1 else grid,
+        cmap="gray" if grid.shape[-1] == 1 else None,
+        vmin=0.0,
+        vmax=1.0,
+        interpolation="nearest",
+    )
     ax.set_title(title)
     ax.set_xticks([])
     ax.set_yticks([])
     return ax
 
 
-def image_strip(images: torch.Tensor | np.ndarray, title: str, labels: Sequence[str] | None = None,
-                value_range: tuple[float, float] = (0.0, 1.0), ax: Axes | None = None, xlabel: str = "") -> Axes:
+def image_strip(
+    images: torch.Tensor | np.ndarray,
+    title: str,
+    labels: Sequence[str] | None = None,
+    value_range: tuple[float, float] = (0.0, 1.0),
+    ax: Axes | None = None,
+    xlabel: str = "",
+) -> Axes:
     """One row of images (an interpolation, a walk, a sweep) with an optional label under each."""
     x = _to_numpy(images)
     ax = ax or plt.figure(figsize=(1.2 * len(x), 1.6)).gca()
@@ -86,8 +116,15 @@ def image_strip(images: torch.Tensor | np.ndarray, title: str, labels: Sequence[
     return ax
 
 
-def scatter_codes(codes: torch.Tensor | np.ndarray, labels: torch.Tensor | np.ndarray | None, title: str,
-                  ax: Axes | None = None, xlabel: str = "$z_1$", ylabel: str = "$z_2$", s: float = 6.0) -> Axes:
+def scatter_codes(
+    codes: torch.Tensor | np.ndarray,
+    labels: torch.Tensor | np.ndarray | None,
+    title: str,
+    ax: Axes | None = None,
+    xlabel: str = "$z_1$",
+    ylabel: str = "$z_2$",
+    s: float = 6.0,
+) -> Axes:
     """Scatter 2-D codes coloured by class, with a legend of the classes."""
     z = _to_numpy(codes)
     if z.ndim != 2 or z.shape[1] < 2:
@@ -108,9 +145,18 @@ def scatter_codes(codes: torch.Tensor | np.ndarray, labels: torch.Tensor | np.nd
     return ax
 
 
-def scatter_points(points: torch.Tensor | np.ndarray, title: str, ax: Axes | None = None,
-                   c: torch.Tensor | np.ndarray | None = None, s: float = 3.0, label: str | None = None,
-                   xlabel: str = "$x_1$", ylabel: str = "$x_2$", equal: bool = True, **kwargs) -> Axes:
+def scatter_points(
+    points: torch.Tensor | np.ndarray,
+    title: str,
+    ax: Axes | None = None,
+    c: torch.Tensor | np.ndarray | None = None,
+    s: float = 3.0,
+    label: str | None = None,
+    xlabel: str = "$x_1$",
+    ylabel: str = "$x_2$",
+    equal: bool = True,
+    **kwargs,
+) -> Axes:
     """Scatter a 2-D point set (optionally coloured by ``c``)."""
     p = _to_numpy(points)
     ax = ax or plt.figure(figsize=(4, 4)).gca()
@@ -123,8 +169,15 @@ def scatter_points(points: torch.Tensor | np.ndarray, title: str, ax: Axes | Non
     return ax
 
 
-def plot_curves(history: Sequence[dict], keys: Sequence[str], title: str, ax: Axes | None = None,
-                xlabel: str = "training step", ylabel: str = "value", logy: bool = False) -> Axes:
+def plot_curves(
+    history: Sequence[dict],
+    keys: Sequence[str],
+    title: str,
+    ax: Axes | None = None,
+    xlabel: str = "training step",
+    ylabel: str = "value",
+    logy: bool = False,
+) -> Axes:
     """Plot metrics logged as ``[{"step": ..., key: ...}, ...]`` against the step."""
     ax = ax or plt.figure(figsize=(5, 3.2)).gca()
     for key in keys:

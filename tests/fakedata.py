@@ -31,17 +31,57 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CELEBA_ATTRIBUTES", "CIFAR10_CLASSES", "build_caches", "md5_patches", "patched_md5",
-           "write_fake_torchvision"]
+__all__ = [
+    "CELEBA_ATTRIBUTES",
+    "CIFAR10_CLASSES",
+    "build_caches",
+    "md5_patches",
+    "patched_md5",
+    "write_fake_torchvision",
+]
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 CELEBA_ATTRIBUTES = (  # the 40 columns of list_attr_celeba.txt, in the file's order
-    "5_o_Clock_Shadow", "Arched_Eyebrows", "Attractive", "Bags_Under_Eyes", "Bald", "Bangs", "Big_Lips",
-    "Big_Nose", "Black_Hair", "Blond_Hair", "Blurry", "Brown_Hair", "Bushy_Eyebrows", "Chubby", "Double_Chin",
-    "Eyeglasses", "Goatee", "Gray_Hair", "Heavy_Makeup", "High_Cheekbones", "Male", "Mouth_Slightly_Open",
-    "Mustache", "Narrow_Eyes", "No_Beard", "Oval_Face", "Pale_Skin", "Pointy_Nose", "Receding_Hairline",
-    "Rosy_Cheeks", "Sideburns", "Smiling", "Straight_Hair", "Wavy_Hair", "Wearing_Earrings", "Wearing_Hat",
-    "Wearing_Lipstick", "Wearing_Necklace", "Wearing_Necktie", "Young",
+    "5_o_Clock_Shadow",
+    "Arched_Eyebrows",
+    "Attractive",
+    "Bags_Under_Eyes",
+    "Bald",
+    "Bangs",
+    "Big_Lips",
+    "Big_Nose",
+    "Black_Hair",
+    "Blond_Hair",
+    "Blurry",
+    "Brown_Hair",
+    "Bushy_Eyebrows",
+    "Chubby",
+    "Double_Chin",
+    "Eyeglasses",
+    "Goatee",
+    "Gray_Hair",
+    "Heavy_Makeup",
+    "High_Cheekbones",
+    "Male",
+    "Mouth_Slightly_Open",
+    "Mustache",
+    "Narrow_Eyes",
+    "No_Beard",
+    "Oval_Face",
+    "Pale_Skin",
+    "Pointy_Nose",
+    "Receding_Hairline",
+    "Rosy_Cheeks",
+    "Sideburns",
+    "Smiling",
+    "Straight_Hair",
+    "Wavy_Hair",
+    "Wearing_Earrings",
+    "Wearing_Hat",
+    "Wearing_Lipstick",
+    "Wearing_Necklace",
+    "Wearing_Necktie",
+    "Young",
 )
 DATASETS = ("mnist", "fashion_mnist", "cifar10", "celeba")
 
@@ -53,8 +93,9 @@ def _write_idx(path: Path, arr: np.ndarray) -> None:
     path.write_bytes(header + arr.astype(np.uint8).tobytes())
 
 
-def write_fake_mnist(root: Path, folder: str, n_train: int, n_test: int,
-                     rng: np.random.Generator) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def write_fake_mnist(
+    root: Path, folder: str, n_train: int, n_test: int, rng: np.random.Generator
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """``root/folder/raw`` IDX files; returns ``{split: (images (N, 28, 28) uint8, labels (N,))}``."""
     raw = root / folder / "raw"
     raw.mkdir(parents=True, exist_ok=True)
@@ -69,21 +110,26 @@ def write_fake_mnist(root: Path, folder: str, n_train: int, n_test: int,
     return out
 
 
-def write_fake_cifar10(root: Path, n_train: int, n_test: int,
-                       rng: np.random.Generator) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def write_fake_cifar10(
+    root: Path, n_train: int, n_test: int, rng: np.random.Generator
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """``root/cifar-10-batches-py`` (five train batches, a test batch, the meta file); returns
     ``{split: (images (N, 3, 32, 32) uint8 in file order, labels (N,))}``."""
     folder = root / "cifar-10-batches-py"
     folder.mkdir(parents=True, exist_ok=True)
     out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    for split, count, files in (("train", n_train, [f"data_batch_{i}" for i in range(1, 6)]),
-                                ("test", n_test, ["test_batch"])):
+    for split, count, files in (
+        ("train", n_train, [f"data_batch_{i}" for i in range(1, 6)]),
+        ("test", n_test, ["test_batch"]),
+    ):
         images = rng.integers(0, 256, size=(count, 3, 32, 32), dtype=np.uint8)
         labels = rng.permutation(np.arange(count) % 10)  # every class present when count >= 10
         for name, part in zip(files, np.array_split(np.arange(count), len(files))):
             with open(folder / name, "wb") as f:
-                pickle.dump({"data": images[part].reshape(len(part), -1), "labels": labels[part].tolist(),
-                             "batch_label": name}, f)
+                pickle.dump(
+                    {"data": images[part].reshape(len(part), -1), "labels": labels[part].tolist(), "batch_label": name},
+                    f,
+                )
         out[split] = (images, labels.astype(np.int64))
     with open(folder / "batches.meta", "wb") as f:
         pickle.dump({"label_names": list(CIFAR10_CLASSES), "num_cases_per_batch": max(1, n_train // 5)}, f)
@@ -106,8 +152,9 @@ def _face(i: int, tint: int, textured: bool, rng: np.random.Generator) -> np.nda
     return img
 
 
-def write_fake_celeba(root: Path, counts: Sequence[int] = (96, 32, 32), rng: np.random.Generator | None = None,
-                      textured: bool = False) -> dict[str, Any]:
+def write_fake_celeba(
+    root: Path, counts: Sequence[int] = (96, 32, 32), rng: np.random.Generator | None = None, textured: bool = False
+) -> dict[str, Any]:
     """``root/celeba``: ``img_align_celeba/*.jpg`` (178 wide, 218 high, as the real aligned images) and
     the five list files, ``counts`` images in the train / valid / test partitions (interleaved). Returns
     ``{"filenames", "partition" (N,), "attributes" (N, 40) 0/1, "attribute_names", "tint" (N,)}``."""
@@ -138,13 +185,24 @@ def write_fake_celeba(root: Path, counts: Sequence[int] = (96, 32, 32), rng: np.
     }
     for fname, rows in lines.items():
         (folder / fname).write_text("\n".join(rows) + "\n")
-    return {"filenames": names, "partition": partition, "attributes": attributes,
-            "attribute_names": CELEBA_ATTRIBUTES, "tint": tint}
+    return {
+        "filenames": names,
+        "partition": partition,
+        "attributes": attributes,
+        "attribute_names": CELEBA_ATTRIBUTES,
+        "tint": tint,
+    }
 
 
-def write_fake_torchvision(root: Path, n_train: int = 128, n_test: int = 64, *,
-                           celeba: Sequence[int] = (96, 32, 32), names: Iterable[str] = DATASETS,
-                           seed: int = 0) -> dict[str, Any]:
+def write_fake_torchvision(
+    root: Path,
+    n_train: int = 128,
+    n_test: int = 64,
+    *,
+    celeba: Sequence[int] = (96, 32, 32),
+    names: Iterable[str] = DATASETS,
+    seed: int = 0,
+) -> dict[str, Any]:
     """Write fake files of ``names`` (default all four torchvision sets) under ``root``.
 
     MNIST / Fashion-MNIST / CIFAR-10 get ``n_train`` / ``n_test`` images, CelebA ``celeba`` =
@@ -182,12 +240,22 @@ def md5_patches(root: Path) -> list[tuple[Any, str, Any]]:
     cifar = root / "cifar-10-batches-py"
     if (cifar / "batches.meta").is_file():
         batches = [[f"data_batch_{i}", _md5(cifar / f"data_batch_{i}")] for i in range(1, 6)]
-        out += [(tvd.CIFAR10, "train_list", batches),
-                (tvd.CIFAR10, "test_list", [["test_batch", _md5(cifar / "test_batch")]]),
-                (tvd.CIFAR10, "meta", {**tvd.CIFAR10.meta, "md5": _md5(cifar / "batches.meta")})]
+        out += [
+            (tvd.CIFAR10, "train_list", batches),
+            (tvd.CIFAR10, "test_list", [["test_batch", _md5(cifar / "test_batch")]]),
+            (tvd.CIFAR10, "meta", {**tvd.CIFAR10.meta, "md5": _md5(cifar / "batches.meta")}),
+        ]
     if (root / "celeba" / "list_eval_partition.txt").is_file():
-        out.append((tvd.CelebA, "file_list", [(fid, md5 if f.endswith(".zip") else _md5(root / "celeba" / f), f)
-                                               for fid, md5, f in tvd.CelebA.file_list]))
+        out.append(
+            (
+                tvd.CelebA,
+                "file_list",
+                [
+                    (fid, md5 if f.endswith(".zip") else _md5(root / "celeba" / f), f)
+                    for fid, md5, f in tvd.CelebA.file_list
+                ],
+            )
+        )
     return out
 
 

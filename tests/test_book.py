@@ -3,7 +3,6 @@ and a build that fails on a failing cell (and shows figures when it succeeds).""
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import subprocess
@@ -57,7 +56,9 @@ def test_chapter_is_stored_clean_with_typed_parameters(nb_path):
         assert match, f"{nb_path.name}: parameter line without 'name: type = value  # help': {line!r}"
         names.add(match["name"])
     assert {"device", "seed", "out_dir"} <= names, f"{nb_path.name}: common parameters missing: {names}"
-    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.lstrip().startswith("# "), "chapters open with a title"
+    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.lstrip().startswith("# "), (
+        "chapters open with a title"
+    )
 
 
 def test_config_fails_on_errors_and_executes_every_chapter(repo_root):
@@ -85,8 +86,9 @@ def _mini_book(tmp_path: Path, repo_root: Path, notebook: nbformat.NotebookNode)
 
 def _build(book: Path) -> subprocess.CompletedProcess:
     jb = Path(sys.executable).parent / "jupyter-book"
-    return subprocess.run([str(jb), "build", "--all", "-W", "--keep-going", str(book)], capture_output=True,
-                          text=True, timeout=600)
+    return subprocess.run(
+        [str(jb), "build", "--all", "-W", "--keep-going", str(book)], capture_output=True, text=True, timeout=600
+    )
 
 
 def _getting_started(repo_root: Path, steps: int) -> nbformat.NotebookNode:

@@ -19,9 +19,17 @@ import torch
 
 from fakedata import CELEBA_ATTRIBUTES, build_caches, md5_patches, patched_md5, write_fake_torchvision
 from latentkit import data as D
+from latentkit.data import (
+    ArrayDataset,
+    CachedImageDataset,
+    DatasetCacheError,
+    DatasetNotFoundError,
+    GaussianMixture,
+    batch_sampler,
+    check_available,
+    load,
+)
 from latentkit.data import cache as data_cache  # where the cache code looks up the names monkeypatched below
-from latentkit.data import (ArrayDataset, CachedImageDataset, DatasetCacheError, DatasetNotFoundError, GaussianMixture,
-                            batch_sampler, check_available, load)
 
 torch.set_num_threads(1)
 
@@ -47,8 +55,9 @@ def md5_patched(tv_root, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, dict]:
 def _random_mixture(k: int = 4, d: int = 3, dtype=torch.float64) -> GaussianMixture:
     g = torch.Generator().manual_seed(1)
     w = torch.rand(k, generator=g, dtype=dtype) + 0.2
-    return GaussianMixture(torch.randn(k, d, generator=g, dtype=dtype) * 2,
-                           torch.rand(k, generator=g, dtype=dtype) + 0.3, w / w.sum())
+    return GaussianMixture(
+        torch.randn(k, d, generator=g, dtype=dtype) * 2, torch.rand(k, generator=g, dtype=dtype) + 0.3, w / w.sum()
+    )
 
 
 def test_mixture_log_prob_matches_brute_force_float64():
@@ -274,8 +283,9 @@ def test_celeba_crop_size_splits_and_attribute(md5_patched, cache):
     assert x.shape == (3, 64, 64) and ds.info.shape == (3, 64, 64) and y == -1 and ds.y is None
     assert float(x[1].mean()) > 0.97  # the centre 178x178 crop holds only the white square
     reds = torch.stack([ds[i][0][0].mean() for i in range(6)])  # each image's red tint
-    torch.testing.assert_close(reds, torch.as_tensor(fake["tint"][part == 0][:6] / 255, dtype=torch.float32),
-                               atol=0.02, rtol=0)
+    torch.testing.assert_close(
+        reds, torch.as_tensor(fake["tint"][part == 0][:6] / 255, dtype=torch.float32), atol=0.02, rtol=0
+    )
     small = load("celeba", "test", root=root, crop=128, size=32, value_range=(-1.0, 1.0), cache=cache)
     xs = small[0][0]
     assert xs.shape == (3, 32, 32) and float(xs.min()) >= -1.0 and float(xs.max()) <= 1.0 and xs[1].mean() > 0.9
@@ -293,8 +303,12 @@ def test_celeba_crop_size_splits_and_attribute(md5_patched, cache):
 
 
 def test_missing_dataset_errors(tmp_path, tv_root, monkeypatch):
-    for name, needed in [("mnist", "train-images-idx3-ubyte"), ("cifar10", "data_batch_1"),
-                         ("celeba", "list_eval_partition.txt"), ("fashion_mnist", "FashionMNIST")]:
+    for name, needed in [
+        ("mnist", "train-images-idx3-ubyte"),
+        ("cifar10", "data_batch_1"),
+        ("celeba", "list_eval_partition.txt"),
+        ("fashion_mnist", "FashionMNIST"),
+    ]:
         with pytest.raises(DatasetNotFoundError) as err:
             load(name, root=tmp_path)
         msg = str(err.value)
@@ -361,8 +375,9 @@ def test_cache_built_once_then_loaded_without_torchvision(fresh_root, monkeypatc
     assert meta["attribute_names"] == list(CELEBA_ATTRIBUTES) and "list_attr_celeba.txt" in meta["sources"]
     lazy_mnist = load("mnist", root=root, size=14, channels=3, value_range=(-1.0, 1.0), cache=False)
     cached_mnist = load("mnist", root=root, size=14, channels=3, value_range=(-1.0, 1.0))
-    assert torch.equal(torch.stack([lazy_mnist[i][0] for i in range(64)]),
-                       torch.stack([cached_mnist[i][0] for i in range(64)]))  # the same transform, bit for bit
+    assert torch.equal(
+        torch.stack([lazy_mnist[i][0] for i in range(64)]), torch.stack([cached_mnist[i][0] for i in range(64)])
+    )  # the same transform, bit for bit
     # the second load reads the cache alone: torchvision refused, its files gone
     _refuse_torchvision(monkeypatch)
     (root / "celeba").rename(root / "celeba-moved")
@@ -388,8 +403,13 @@ def test_prebuilt_caches_serve_a_process_without_patched_md5(fresh_root, monkeyp
     import torchvision.datasets as tvd
 
     root, _ = fresh_root
-    paths = build_caches(root, [("mnist", "test", {"size": 32, "value_range": (-1.0, 1.0), "n": 5}),
-                                ("celeba", "valid", {"crop": 128, "size": 128, "attribute": "Male"})])
+    paths = build_caches(
+        root,
+        [
+            ("mnist", "test", {"size": 32, "value_range": (-1.0, 1.0), "n": 5}),
+            ("celeba", "valid", {"crop": 128, "size": 128, "attribute": "Male"}),
+        ],
+    )
     assert [p.name for p in paths] == ["mnist-test-nocrop-32px-1ch.pt", "celeba-valid-crop128-128px-3ch.pt"]
     assert tvd.CelebA.file_list[1][1] == "75e246fa4810816ffd6ee81facbd244c"  # the real md5 table is back
     _refuse_torchvision(monkeypatch)
@@ -411,8 +431,11 @@ def test_cached_selections_match_lazy(fresh_root):
             assert (lazy.y is None and cached.y is None) or torch.equal(lazy.y, cached.y)
             assert torch.equal(lazy[0][0], cached[0][0])
     files = sorted(p.name for p in (root / "latentkit-cache").glob("*.pt"))
-    assert files == ["celeba-train-crop178-64px-3ch.pt", "mnist-train-nocrop-28px-1ch.pt",
-                     "mnist-train-nocrop-32px-1ch.pt"]  # value range, classes, n, attribute: one cache
+    assert files == [
+        "celeba-train-crop178-64px-3ch.pt",
+        "mnist-train-nocrop-28px-1ch.pt",
+        "mnist-train-nocrop-32px-1ch.pt",
+    ]  # value range, classes, n, attribute: one cache
 
 
 def test_cache_write_is_atomic_and_corruption_is_reported(fresh_root, monkeypatch):
@@ -441,8 +464,11 @@ def test_cache_write_is_atomic_and_corruption_is_reported(fresh_root, monkeypatc
     path.unlink()
     # the files it was built from changed: rebuilt, with a warning
     real_stats = data_cache._source_stats
-    monkeypatch.setattr(data_cache, "_source_stats", lambda name, root: {
-        f: {**v, "size": v["size"] + 1} for f, v in real_stats(name, root).items()})
+    monkeypatch.setattr(
+        data_cache,
+        "_source_stats",
+        lambda name, root: {f: {**v, "size": v["size"] + 1} for f, v in real_stats(name, root).items()},
+    )
     load("mnist", root=root)
     monkeypatch.setattr(data_cache, "_source_stats", real_stats)
     with pytest.warns(UserWarning, match="rebuilding .*-images-idx3-ubyte is now"):
@@ -514,8 +540,9 @@ def test_array_dataset_to_and_from_dataset(tv_root):
     total = len(lazy)
     idx = torch.randperm(total, generator=torch.Generator().manual_seed(1))[:6].sort().values
     assert torch.equal(mat.x, torch.stack([lazy[int(i)][0] for i in idx])) and torch.equal(mat.y, lazy.y[idx])
-    cached = ArrayDataset.from_dataset(load("mnist", "test", root=tv_root[0], size=14), n=6,
-                                       generator=torch.Generator().manual_seed(1))
+    cached = ArrayDataset.from_dataset(
+        load("mnist", "test", root=tv_root[0], size=14), n=6, generator=torch.Generator().manual_seed(1)
+    )
     assert torch.equal(cached.x, mat.x) and torch.equal(cached.y, mat.y)
     assert ArrayDataset.from_dataset(load("swiss_roll", n=20)).y is None
     with pytest.raises(ValueError, match=rf"1\.\.{total}"):
@@ -554,33 +581,46 @@ def test_batch_sampler_determinism_and_device(tv_root):
         sample(None)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"name": "mnits"}, r"unknown dataset 'mnits'; valid: .*'swiss_roll'.*'celeba'"),
-    ({"name": "digits", "split": "valid"}, r"split .*'valid'; valid: 'train', 'test'"),
-    ({"name": "celeba", "split": "val"}, r"'val'; valid: 'train', 'valid', 'test'"),
-    ({"name": "digits", "size": 0}, "size must be a positive int"),
-    ({"name": "digits", "classes": (3, 10)}, r"class 10 is not present in 'digits'; valid classes: \[0, 1"),
-    ({"name": "ring8", "classes": (8,)}, "class 8 is not present in 'ring8'"),
-    ({"name": "digits", "classes": (1, 1)}, "without repeats"),
-    ({"name": "digits", "channels": 2}, "channels must be 1 or 3.*got 2"),
-    ({"name": "digits", "value_range": (1.0, 0.0)}, r"lo < hi, got \(1.0, 0.0\)"),
-    ({"name": "digits", "n": 5000}, "n=5000 but 'digits' has only 1438"),
-    ({"name": "digits", "n": 0}, "n must be a positive int"),
-    ({"name": "ring8", "sigma": 1.0}, "unknown option 'sigma' for 'ring8'; valid options: radius, std"),
-    ({"name": "digits", "noise": 1.0}, "unknown option 'noise' for 'digits'; valid options: none"),
-    ({"name": "ring8", "size": 16}, "size=16 applies to image datasets"),
-    ({"name": "ring8", "value_range": (-1, 1)}, "value_range=.* applies to image datasets"),
-    ({"name": "swiss_roll", "classes": (0,)}, "'swiss_roll' has no labels"),
-    ({"name": "ring8", "seed": -1}, "seed must be a non-negative int"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"name": "mnits"}, r"unknown dataset 'mnits'; valid: .*'swiss_roll'.*'celeba'"),
+        ({"name": "digits", "split": "valid"}, r"split .*'valid'; valid: 'train', 'test'"),
+        ({"name": "celeba", "split": "val"}, r"'val'; valid: 'train', 'valid', 'test'"),
+        ({"name": "digits", "size": 0}, "size must be a positive int"),
+        ({"name": "digits", "classes": (3, 10)}, r"class 10 is not present in 'digits'; valid classes: \[0, 1"),
+        ({"name": "ring8", "classes": (8,)}, "class 8 is not present in 'ring8'"),
+        ({"name": "digits", "classes": (1, 1)}, "without repeats"),
+        ({"name": "digits", "channels": 2}, "channels must be 1 or 3.*got 2"),
+        ({"name": "digits", "value_range": (1.0, 0.0)}, r"lo < hi, got \(1.0, 0.0\)"),
+        ({"name": "digits", "n": 5000}, "n=5000 but 'digits' has only 1438"),
+        ({"name": "digits", "n": 0}, "n must be a positive int"),
+        ({"name": "ring8", "sigma": 1.0}, "unknown option 'sigma' for 'ring8'; valid options: radius, std"),
+        ({"name": "digits", "noise": 1.0}, "unknown option 'noise' for 'digits'; valid options: none"),
+        ({"name": "ring8", "size": 16}, "size=16 applies to image datasets"),
+        ({"name": "ring8", "value_range": (-1, 1)}, "value_range=.* applies to image datasets"),
+        ({"name": "swiss_roll", "classes": (0,)}, "'swiss_roll' has no labels"),
+        ({"name": "ring8", "seed": -1}, "seed must be a non-negative int"),
+    ],
+)
 def test_errors_name_bad_value_and_choices(kwargs, match):
     with pytest.raises(ValueError, match=match):
         load(**kwargs)
 
 
 def test_datasets_tuple_lists_every_name():
-    assert set(D.DATASETS) == {"swiss_roll", "ring8", "grid25", "gaussian_mixture", "digits", "mnist5k",
-                               "mnist", "fashion_mnist", "cifar10", "celeba"}
+    assert set(D.DATASETS) == {
+        "swiss_roll",
+        "ring8",
+        "grid25",
+        "gaussian_mixture",
+        "digits",
+        "mnist5k",
+        "mnist",
+        "fashion_mnist",
+        "cifar10",
+        "celeba",
+    }
 
 
 def test_concurrent_loads_decode_a_missing_cache_once(md5_patched, monkeypatch):

@@ -118,8 +118,12 @@ def test_init_distributed_single_process():
 def test_seed_everything_reproduces_all_rngs():
     def draws():
         g = seed_everything(42)
-        return (random.random(), np.random.rand(3).tolist(), torch.rand(3).tolist(),
-                torch.rand(3, generator=g).tolist())
+        return (
+            random.random(),
+            np.random.rand(3).tolist(),
+            torch.rand(3).tolist(),
+            torch.rand(3, generator=g).tolist(),
+        )
 
     first, second = draws(), draws()
     assert first == second
@@ -264,8 +268,12 @@ def test_checkpoint_of_another_model_does_not_fit(tmp_path):
     tr = _linear_trainer(tmp_path, TrainConfig(steps=2, device="cpu", progress=False)).fit(_linear_step, _linear_sample)
     assert tr.step == 2
     big = nn.Linear(3, 1)
-    other = Trainer(tmp_path, {"model": big}, {"model": torch.optim.SGD(big.parameters(), lr=0.1)},
-                    TrainConfig(steps=4, device="cpu", progress=False))
+    other = Trainer(
+        tmp_path,
+        {"model": big},
+        {"model": torch.optim.SGD(big.parameters(), lr=0.1)},
+        TrainConfig(steps=4, device="cpu", progress=False),
+    )
     with pytest.raises(CheckpointError, match="does not fit"):
         other.fit(_linear_step, _linear_sample)
 
@@ -313,8 +321,13 @@ def test_progress_bar():
 
 
 def test_train_config_validation():
-    for bad in ({"steps": -1}, {"steps": 1, "log_every": 0}, {"steps": 1, "ema_decay": 1.5},
-                {"steps": 1, "grad_clip": 0.0}, {"steps": 1, "finite": "loss"}):
+    for bad in (
+        {"steps": -1},
+        {"steps": 1, "log_every": 0},
+        {"steps": 1, "ema_decay": 1.5},
+        {"steps": 1, "grad_clip": 0.0},
+        {"steps": 1, "finite": "loss"},
+    ):
         with pytest.raises(ValueError, match="TrainConfig"):
             TrainConfig(**bad)
 
@@ -330,8 +343,13 @@ def test_backward_step_clips_and_returns_the_norm():
         model.load_state_dict(reference.state_dict())
         opt = torch.optim.SGD(model.parameters(), lr=0.1)
         sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
-        tr = Trainer(None, {"model": model}, {"model": opt},
-                     TrainConfig(steps=1, device="cpu", grad_clip=clip, progress=False), {"model": sched})
+        tr = Trainer(
+            None,
+            {"model": model},
+            {"model": opt},
+            TrainConfig(steps=1, device="cpu", grad_clip=clip, progress=False),
+            {"model": sched},
+        )
         returned = tr.backward_step(((tr.module("model")(x) - y) ** 2).mean(), "model")
         assert returned == pytest.approx(norm, rel=1e-5)
         after = torch.cat([p.grad.flatten() for p in model.parameters()]).norm().item()
@@ -358,8 +376,14 @@ def test_fit_loss_finds_least_squares():
     model = nn.Linear(3, 1)
     opt = torch.optim.Adam(model.parameters(), lr=0.05)
     sched = torch.optim.lr_scheduler.StepLR(opt, 100, 0.3)
-    tr = fit_loss(lambda m, b: ((m(b[0]) - b[1]) ** 2).mean(), model, opt, sample,
-                  TrainConfig(steps=300, device="cpu", progress=False), schedulers=sched)
+    tr = fit_loss(
+        lambda m, b: ((m(b[0]) - b[1]) ** 2).mean(),
+        model,
+        opt,
+        sample,
+        TrainConfig(steps=300, device="cpu", progress=False),
+        schedulers=sched,
+    )
     estimate = torch.cat([model.weight.squeeze(0), model.bias]).double().detach()
     torch.testing.assert_close(estimate, solution, rtol=0, atol=5e-3)
     assert tr.raw("model") is model and tr.step == 300 and tr.is_complete
@@ -522,8 +546,12 @@ def test_a_second_process_cannot_train_into_a_running_folder(tmp_path):
 
     def step_fn(trainer, x):
         if trainer.step == 2:  # while this run trains, another process tries the same folder
-            seen["second"] = subprocess.run([sys.executable, str(SCRIPTS / "resume_mlp.py"), str(out), "5"],
-                                            env=_script_env(), capture_output=True, timeout=120)
+            seen["second"] = subprocess.run(
+                [sys.executable, str(SCRIPTS / "resume_mlp.py"), str(out), "5"],
+                env=_script_env(),
+                capture_output=True,
+                timeout=120,
+            )
         return _linear_step(trainer, x)
 
     config = TrainConfig(steps=6, device="cpu", log_every=1, checkpoint_every=2, progress=False)
@@ -549,8 +577,9 @@ def test_non_finite_gradient_stops_before_the_optimizer_step(tmp_path, grad_clip
             if hook is not None:
                 hook.remove()
 
-    config = TrainConfig(steps=10, device="cpu", checkpoint_every=1, log_every=1, grad_clip=grad_clip,
-                         ema_decay=0.9, progress=False)
+    config = TrainConfig(
+        steps=10, device="cpu", checkpoint_every=1, log_every=1, grad_clip=grad_clip, ema_decay=0.9, progress=False
+    )
     torch.manual_seed(0)
     model = nn.Linear(2, 1)
     optimizer = torch.optim.Adam(model.parameters(), lr=0.1)
@@ -559,8 +588,10 @@ def test_non_finite_gradient_stops_before_the_optimizer_step(tmp_path, grad_clip
         tr.fit(step_fn, _linear_sample)
     error = info.value
     assert isinstance(error, NonFiniteLossError)
-    assert str(error) == (f"non-finite gradient norm nan of optimizer 'model' at step 5 of 10 (the optimizer did "
-                          f"not step); the last good checkpoint is {tr.checkpoint_path} (step 4), left intact")
+    assert str(error) == (
+        f"non-finite gradient norm nan of optimizer 'model' at step 5 of 10 (the optimizer did "
+        f"not step); the last good checkpoint is {tr.checkpoint_path} (step 4), left intact"
+    )
     assert (error.step, error.optimizer, error.checkpoint) == (5, "model", tr.checkpoint_path)
     assert np.isnan(error.value)
     ckpt = load_checkpoint(tr.checkpoint_path)
@@ -580,17 +611,23 @@ def test_save_refuses_non_finite_weights(tmp_path):
                 with torch.no_grad():
                     target(trainer).view(-1)[0] = float("inf")
             return metrics
+
         return step_fn
 
     config = TrainConfig(steps=5, device="cpu", checkpoint_every=1, ema_decay=0.5, progress=False)
-    for i, (what, target) in enumerate([("module 'model' parameter 'bias'", lambda t: t.raw("model").bias),
-                                        ("the EMA of module 'model' parameter 'weight'",
-                                         lambda t: t.emas["model"].module.weight)]):
+    for i, (what, target) in enumerate(
+        [
+            ("module 'model' parameter 'bias'", lambda t: t.raw("model").bias),
+            ("the EMA of module 'model' parameter 'weight'", lambda t: t.emas["model"].module.weight),
+        ]
+    ):
         tr = _linear_trainer(tmp_path / str(i), config)
         with pytest.raises(NonFiniteLossError) as info:
             tr.fit(poison(target), _linear_sample)
-        assert str(info.value) == (f"{what} holds a non-finite value (inf) after step 3 of 5; no checkpoint was "
-                                   f"written; the last good checkpoint is {tr.checkpoint_path} (step 2), left intact")
+        assert str(info.value) == (
+            f"{what} holds a non-finite value (inf) after step 3 of 5; no checkpoint was "
+            f"written; the last good checkpoint is {tr.checkpoint_path} (step 2), left intact"
+        )
         assert load_checkpoint(tr.checkpoint_path)["step"] == 2
 
 
@@ -605,8 +642,10 @@ def test_a_checkpoint_with_non_finite_weights_is_never_called_good(tmp_path):
         resumed.fit(_linear_step, _linear_sample)
     message = str(info.value)
     assert "last good" not in message and info.value.checkpoint is None
-    assert (f"the checkpoint {tr.checkpoint_path} (step 2) this run resumed from already holds non-finite "
-            "weights (module 'model' parameter 'weight' = nan)") in message
+    assert (
+        f"the checkpoint {tr.checkpoint_path} (step 2) this run resumed from already holds non-finite "
+        "weights (module 'model' parameter 'weight' = nan)"
+    ) in message
 
 
 # ------------------------------------------------------------------------------------------------ SIGTERM
@@ -628,8 +667,10 @@ def test_sigterm_finishes_the_step_checkpoints_it_and_restores_the_handler(tmp_p
         tr = _linear_trainer(tmp_path / "a", config)
         with pytest.raises(TrainingInterrupted) as info:
             tr.fit(step_fn, _linear_sample)
-        assert str(info.value) == (f"stopped by SIGTERM at step 7 of 20; checkpoint {tr.checkpoint_path} (step 7) "
-                                   "written; run the same command again to resume")
+        assert str(info.value) == (
+            f"stopped by SIGTERM at step 7 of 20; checkpoint {tr.checkpoint_path} (step 7) "
+            "written; run the same command again to resume"
+        )
         assert (info.value.step, info.value.checkpoint, info.value.signal) == (7, tr.checkpoint_path, signal.SIGTERM)
         assert load_checkpoint(tr.checkpoint_path)["step"] == 7 and read_metrics(tr.metrics_path)[-1]["step"] == 7
         assert signal.getsignal(signal.SIGTERM) is previous and received == []
@@ -658,8 +699,12 @@ def test_sigterm_checkpoints_and_the_run_resumes_bit_identically(tmp_path):
     script = _load_script("resume_mlp")
     reference = script.train(str(tmp_path / "ref"), 60)  # uninterrupted, in this process
     out = tmp_path / "run"
-    process = subprocess.Popen([sys.executable, str(SCRIPTS / "resume_mlp.py"), str(out), "60", "--delay", "0.04"],
-                               env=_script_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [sys.executable, str(SCRIPTS / "resume_mlp.py"), str(out), "60", "--delay", "0.04"],
+        env=_script_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     metrics, deadline = out / "metrics.jsonl", time.monotonic() + 60
     try:
         while not (metrics.is_file() and any(r["step"] >= 10 for r in read_metrics(metrics))):
@@ -674,8 +719,10 @@ def test_sigterm_checkpoints_and_the_run_resumes_bit_identically(tmp_path):
     assert process.returncode == 1, stderr  # an exception, not death by the signal
     step = load_checkpoint(out / "checkpoint.pt")["step"]
     assert 10 <= step < 60
-    assert (f"TrainingInterrupted: stopped by SIGTERM at step {step} of 60; checkpoint {out / 'checkpoint.pt'} "
-            f"(step {step}) written; run the same command again to resume") in stderr
+    assert (
+        f"TrainingInterrupted: stopped by SIGTERM at step {step} of 60; checkpoint {out / 'checkpoint.pt'} "
+        f"(step {step}) written; run the same command again to resume"
+    ) in stderr
     assert read_metrics(metrics)[-1]["step"] == step - step % 5  # logged on the usual schedule only
 
     resumed = script.train(str(out), 60)
@@ -705,7 +752,9 @@ def test_compile_is_ignored_off_cuda_and_may_change_when_a_run_continues(tmp_pat
         assert torch.equal(compiled.raw("model").state_dict()[name], value), name
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # switching compile is not a reproducibility warning
-        assert _linear_trainer(tmp_path, TrainConfig(**{**base, "steps": 8})).fit(_linear_step, _linear_sample).step == 8
+        assert (
+            _linear_trainer(tmp_path, TrainConfig(**{**base, "steps": 8})).fit(_linear_step, _linear_sample).step == 8
+        )
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="torch.compile is used on CUDA only")
@@ -717,7 +766,10 @@ def test_compile_on_cuda_keeps_plain_modules_and_checkpoints(tmp_path):
     assert tr.module("model") is not tr.raw("model") and type(tr.raw("model")) is nn.Linear
     tr.fit(step_fn, _linear_sample)
     assert set(load_checkpoint(tr.checkpoint_path)["modules"]["model"]) == {"weight", "bias"}
-    assert _linear_trainer(tmp_path, TrainConfig(steps=6, device="cuda", progress=False)).fit(step_fn, _linear_sample).step == 6
+    assert (
+        _linear_trainer(tmp_path, TrainConfig(steps=6, device="cuda", progress=False)).fit(step_fn, _linear_sample).step
+        == 6
+    )
 
 
 # ----------------------------------------------------------------------------------------------- DDP
@@ -725,8 +777,15 @@ def test_compile_on_cuda_keeps_plain_modules_and_checkpoints(tmp_path):
 
 @pytest.mark.slow
 def test_ddp_two_processes_agree_and_resume(tmp_path):
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-               str(SCRIPTS / "ddp_train.py"), str(tmp_path)]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        str(SCRIPTS / "ddp_train.py"),
+        str(tmp_path),
+    ]
     result = subprocess.run(command, env=_script_env(), capture_output=True, timeout=240, cwd=ROOT)
     assert result.returncode == 0, result.stderr.decode()[-3000:]
     ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
@@ -748,10 +807,15 @@ def test_ddp_two_processes_agree_and_resume(tmp_path):
 
 def test_a_checkpoint_without_the_training_state_is_refused_with_what_it_lacks(tmp_path):
     net = nn.Linear(1, 1)
-    save_checkpoint(tmp_path / "checkpoint.pt", {"step": 3, "modules": {"net": net.state_dict()},
-                                                  "optimizers": {"net": {}}})
-    trainer = Trainer(tmp_path, {"net": net}, {"net": torch.optim.SGD(net.parameters(), lr=0.1)},
-                      TrainConfig(steps=5, device="cpu", progress=False))
+    save_checkpoint(
+        tmp_path / "checkpoint.pt", {"step": 3, "modules": {"net": net.state_dict()}, "optimizers": {"net": {}}}
+    )
+    trainer = Trainer(
+        tmp_path,
+        {"net": net},
+        {"net": torch.optim.SGD(net.parameters(), lr=0.1)},
+        TrainConfig(steps=5, device="cpu", progress=False),
+    )
     with pytest.raises(CheckpointError, match="lacks 'rng'"):
         trainer.resume()
 
@@ -759,8 +823,12 @@ def test_a_checkpoint_without_the_training_state_is_refused_with_what_it_lacks(t
 def test_huge_finite_gradients_whose_float32_norm_overflows_are_stepped_not_refused():
     """A diverging GAN (the thesis's learning rate 5) has finite gradients whose float32 norm is inf."""
     net = nn.Linear(4, 1)
-    trainer = Trainer(None, {"net": net}, {"net": torch.optim.SGD(net.parameters(), lr=1e-20)},
-                      TrainConfig(steps=1, device="cpu", progress=False))
+    trainer = Trainer(
+        None,
+        {"net": net},
+        {"net": torch.optim.SGD(net.parameters(), lr=1e-20)},
+        TrainConfig(steps=1, device="cpu", progress=False),
+    )
     loss = net(torch.full((2, 4), 1e19)).sum()  # weight gradients 2e19: their squares overflow float32
     before = net.weight.detach().clone()
     norm = trainer.backward_step(loss, "net")

@@ -17,17 +17,33 @@ from latentkit.experiments import Outputs, Preset, all_presets, get, register
 from latentkit.experiments.__main__ import main
 from latentkit.experiments.chapters import CHAPTERS, DEFAULT_SOURCE, chapter, parse_parameters
 from latentkit.experiments.registry import Setting, UnknownPresetError, ours, paper, resolve_train
-from latentkit.experiments.runner import (ConfigMismatchError, ParameterError, book_dir, chapter_parameters,
-                                          prepare, resolve)
+from latentkit.experiments.runner import (
+    ConfigMismatchError,
+    ParameterError,
+    book_dir,
+    chapter_parameters,
+    prepare,
+    resolve,
+)
 
 SOURCE_KINDS = ("paper:", "code:", "ours:")
-CODE_REPOS = ("korabs-x/representation_score_based", "yang-song/score_sde_pytorch",
-              "eriksandstroem/Latent-Space-Growing-of-GANs", "Information-Fusion-Lab-Umass/NoisyInjectiveFlows")
+CODE_REPOS = (
+    "korabs-x/representation_score_based",
+    "yang-song/score_sde_pytorch",
+    "eriksandstroem/Latent-Space-Growing-of-GANs",
+    "Information-Fusion-Lab-Umass/NoisyInjectiveFlows",
+)
 
 
 def cli(*args: str, cwd: Path | None = None, timeout: int = 600, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "latentkit.experiments", *args], capture_output=True, text=True,
-                          cwd=cwd, timeout=timeout, env={**os.environ, "PYTHONUNBUFFERED": "1", **env})
+    return subprocess.run(
+        [sys.executable, "-m", "latentkit.experiments", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=timeout,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
+    )
 
 
 # -------------------------------------------------------------------------------- chapter parameters
@@ -50,8 +66,13 @@ def test_every_chapter_is_declared_in_the_library():
 
 def test_parse_parameters_refuses_malformed_lines():
     assert parse_parameters("a: int = 3  # three\n\n# comment\nb: str = 'x'  # bee")["b"].default == "x"
-    for bad in ("a = 3  # no type", "a: int = 3", "a: list = [1]  # other type", "a: int = 'x'  # wrong default",
-                "a: int = 1  # one\na: int = 2  # twice"):
+    for bad in (
+        "a = 3  # no type",
+        "a: int = 3",
+        "a: list = [1]  # other type",
+        "a: int = 'x'  # wrong default",
+        "a: int = 1  # one\na: int = 2  # twice",
+    ):
         with pytest.raises(ValueError):
             parse_parameters(bad)
 
@@ -68,10 +89,17 @@ def test_resolve_layers_defaults_preset_and_overrides_with_their_sources():
     assert set(r.values) == set(chapter(r.preset.chapter).parameters), "every parameter is resolved"
 
 
-@pytest.mark.parametrize("name,value,match", [
-    ("steps", "abc", "expects int"), ("steps", "2.5", "expects int"), ("lr", "fast", "expects a finite float"),
-    ("lr", "nan", "expects a finite float"), ("check", "maybe", "expects bool"), ("steps", "-5", "must be >= 0"),
-])
+@pytest.mark.parametrize(
+    "name,value,match",
+    [
+        ("steps", "abc", "expects int"),
+        ("steps", "2.5", "expects int"),
+        ("lr", "fast", "expects a finite float"),
+        ("lr", "nan", "expects a finite float"),
+        ("check", "maybe", "expects bool"),
+        ("steps", "-5", "must be >= 0"),
+    ],
+)
 def test_wrong_values_are_refused_with_the_declaration(name, value, match):
     with pytest.raises(ParameterError, match=match) as err:
         resolve("getting-started", {name: value})
@@ -206,15 +234,27 @@ def test_cli_refuses_a_changed_config_a_held_lock_and_a_corrupt_checkpoint(tmp_p
     out = str(tmp_path)
     done = cli("train", "getting-started", "-p", "steps", "20", "--out", out)
     assert done.returncode == 0, done.stderr[-3000:]
-    _one_line_error(cli("train", "getting-started", "-p", "lr", "0.5", "-p", "steps", "20", "--out", out),
-                    "lr: 0.001 -> 0.5", "--restart")
+    _one_line_error(
+        cli("train", "getting-started", "-p", "lr", "0.5", "-p", "steps", "20", "--out", out),
+        "lr: 0.001 -> 0.5",
+        "--restart",
+    )
     again = cli("train", "getting-started", "-p", "steps", "20", "-p", "threads", "2", "--out", out)
     assert again.returncode == 0, again.stderr[-3000:]
 
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; from latentkit.engine import RunLock\n"
-        f"with RunLock({str(tmp_path / 'getting-started')!r}):\n"
-        "    print('held', flush=True); time.sleep(60)")], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import sys, time; from latentkit.engine import RunLock\n"
+                f"with RunLock({str(tmp_path / 'getting-started')!r}):\n"
+                "    print('held', flush=True); time.sleep(60)"
+            ),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         _one_line_error(cli("train", "getting-started", "-p", "steps", "20", "--out", out), str(holder.pid))
@@ -228,8 +268,9 @@ def test_cli_refuses_a_changed_config_a_held_lock_and_a_corrupt_checkpoint(tmp_p
     assert restarted.returncode == 0, restarted.stderr[-3000:]
     assert (tmp_path / "getting-started" / "train" / "checkpoint.pt").stat().st_size > 100
     (tmp_path / "getting-started" / "train" / "checkpoint.pt").write_bytes(b"not a checkpoint")
-    _one_line_error(cli("train", "getting-started", "-p", "steps", "30", "--out", out), "checkpoint",
-                    "remove that file")
+    _one_line_error(
+        cli("train", "getting-started", "-p", "steps", "30", "--out", out), "checkpoint", "remove that file"
+    )
 
 
 def test_outputs_records_metrics_and_keeps_figures_only_when_asked(tmp_path):
@@ -269,11 +310,28 @@ def test_run_executes_the_chapter_and_reuses_a_finished_training(tmp_path):
 
 @pytest.mark.slow
 def test_train_under_torchrun(tmp_path):
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                "-m", "latentkit.experiments", "train", "getting-started", "-p", "steps", "20",
-                "-p", "device", "cpu", "--out", str(tmp_path)]
-    result = subprocess.run(torchrun, capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    torchrun = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "latentkit.experiments",
+        "train",
+        "getting-started",
+        "-p",
+        "steps",
+        "20",
+        "-p",
+        "device",
+        "cpu",
+        "--out",
+        str(tmp_path),
+    ]
+    result = subprocess.run(
+        torchrun, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert (tmp_path / "getting-started" / "train" / "checkpoint.pt").exists()
     assert result.stdout.count("train getting-started: done") == 1, "only rank 0 reports"
@@ -283,8 +341,12 @@ def test_train_under_torchrun(tmp_path):
 @pytest.mark.slow
 def test_sigterm_during_train_writes_a_checkpoint_and_the_same_command_resumes(tmp_path):
     args = ["train", "getting-started", "-p", "steps", "3000", "--out", str(tmp_path)]
-    proc = subprocess.Popen([sys.executable, "-m", "latentkit.experiments", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "latentkit.experiments", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     metrics = tmp_path / "getting-started" / "train" / "metrics.jsonl"
     deadline = time.time() + 120
     while time.time() < deadline and not (metrics.exists() and metrics.read_text().count("\n") >= 2):

@@ -14,10 +14,33 @@ import torch
 
 from latentkit.experiments import gpu_check
 
-RUN_KEYS = {"bf16", "compile", "steps", "wall_s", "setup_s", "steps_per_s", "steps_per_s_mean", "warmup_overhead_s",
-            "images_per_s", "peak_memory_gb", "loss_finite", "error"}
-METHOD_KEYS = {"preset", "model", "batch_size", "full_steps", "config", "dataset_gb", "variants", "skipped", "resume",
-               "fastest", "projected_hours"}
+RUN_KEYS = {
+    "bf16",
+    "compile",
+    "steps",
+    "wall_s",
+    "setup_s",
+    "steps_per_s",
+    "steps_per_s_mean",
+    "warmup_overhead_s",
+    "images_per_s",
+    "peak_memory_gb",
+    "loss_finite",
+    "error",
+}
+METHOD_KEYS = {
+    "preset",
+    "model",
+    "batch_size",
+    "full_steps",
+    "config",
+    "dataset_gb",
+    "variants",
+    "skipped",
+    "resume",
+    "fastest",
+    "projected_hours",
+}
 
 
 def test_refuses_without_cuda(tmp_path, monkeypatch, capsys):
@@ -52,9 +75,24 @@ def test_every_method_builds_its_paper_config():
 def test_cpu_run_writes_the_report(tmp_path):
     out = tmp_path / "gpu_check.json"
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
-    result = subprocess.run([sys.executable, "-m", "latentkit.experiments.gpu_check", "--allow-cpu", "--tiny",
-                             "--steps", "3", "--out", str(out)], capture_output=True, text=True, env=env,
-                            cwd=Path(__file__).resolve().parents[1], timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "latentkit.experiments.gpu_check",
+            "--allow-cpu",
+            "--tiny",
+            "--steps",
+            "3",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=Path(__file__).resolve().parents[1],
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(out.read_text())
     assert report["schema"] == gpu_check.SCHEMA and report["tiny"] and not report["cuda"]

@@ -6,11 +6,34 @@ from __future__ import annotations
 import pytest
 import torch
 
-from latentkit.growing import (STRATEGIES, CNNArch, CNNGANConfig, Discriminator, Generator, MLPGANConfig,
-                               MLPGenerator, Stage, axis_shares, count_parameters, fit_cnn_gan, fit_mlp_gan,
-                               gradient_penalty, group_variability, grow_discriminator, grow_generator,
-                               grow_latent, growth_stages, interpolate, latent_groups, minibatch_stddev,
-                               parameter_schedule, phase_images, real_images, resize_to, set_fade)
+from latentkit.growing import (
+    STRATEGIES,
+    CNNArch,
+    CNNGANConfig,
+    Discriminator,
+    Generator,
+    MLPGANConfig,
+    MLPGenerator,
+    Stage,
+    axis_shares,
+    count_parameters,
+    fit_cnn_gan,
+    fit_mlp_gan,
+    gradient_penalty,
+    group_variability,
+    grow_discriminator,
+    grow_generator,
+    grow_latent,
+    growth_stages,
+    interpolate,
+    latent_groups,
+    minibatch_stddev,
+    parameter_schedule,
+    phase_images,
+    real_images,
+    resize_to,
+    set_fade,
+)
 
 torch.set_num_threads(1)
 SMALL = CNNArch(resolution=16, widths=(16, 8, 4), latent_sizes=(4, 8, 16))
@@ -65,8 +88,9 @@ def test_mlp_latent_growth_adds_zero_columns_and_keeps_the_function():
 
 def test_minibatch_stddev_matches_a_hand_computation_with_the_tau_blend():
     # figure 3: two examples, 2x1 pixels, two channels; the second channel is the new one
-    x = torch.tensor([[[[1.0], [2.0]], [[5.0], [-1.0]]],
-                      [[[3.0], [6.0]], [[1.0], [3.0]]]], dtype=torch.float64)  # (B=2, C=2, H=2, W=1)
+    x = torch.tensor(
+        [[[[1.0], [2.0]], [[5.0], [-1.0]]], [[[3.0], [6.0]], [[1.0], [3.0]]]], dtype=torch.float64
+    )  # (B=2, C=2, H=2, W=1)
     std_old = [abs(1 - 3) / 2, abs(2 - 6) / 2]  # population std of two numbers = |a - b| / 2
     std_new = [abs(5 - 1) / 2, abs(-1 - 3) / 2]
     tau = 0.3
@@ -84,8 +108,12 @@ def test_minibatch_stddev_matches_a_hand_computation_with_the_tau_blend():
 @pytest.mark.parametrize("shape", [(5, 2), (4, 1, 3, 3)], ids=["points", "images"])
 def test_gradient_penalty_equals_a_finite_difference_estimate(shape):
     g = torch.Generator().manual_seed(2)
-    critic = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(int(torch.tensor(shape[1:]).prod()), 6),
-                                 torch.nn.Tanh(), torch.nn.Linear(6, 1)).double()
+    critic = torch.nn.Sequential(
+        torch.nn.Flatten(),
+        torch.nn.Linear(int(torch.tensor(shape[1:]).prod()), 6),
+        torch.nn.Tanh(),
+        torch.nn.Linear(6, 1),
+    ).double()
     real = torch.randn(shape, generator=g, dtype=torch.float64)
     fake = torch.randn(shape, generator=g, dtype=torch.float64)
     t = torch.rand(shape[0], generator=g, dtype=torch.float64)
@@ -188,9 +216,25 @@ def test_bad_configurations_are_refused_with_the_choices():
 
 
 def _tiny_cnn(**kw) -> CNNGANConfig:
-    base = dict(strategy="clgGAN", dataset="digits", channels=1, resolution=8, widths=(8, 4), latent_sizes=(2, 4),
-                batch_size=8, lr=1e-3, initial_images=48, fade_images=32, stable_images=32, device="cpu",
-                progress=False, checkpoint_every=3, log_every=2, seed=0, n=64)
+    base = dict(
+        strategy="clgGAN",
+        dataset="digits",
+        channels=1,
+        resolution=8,
+        widths=(8, 4),
+        latent_sizes=(2, 4),
+        batch_size=8,
+        lr=1e-3,
+        initial_images=48,
+        fade_images=32,
+        stable_images=32,
+        device="cpu",
+        progress=False,
+        checkpoint_every=3,
+        log_every=2,
+        seed=0,
+        n=64,
+    )
     base.update(kw)
     return CNNGANConfig(**base)
 
@@ -217,8 +261,9 @@ def test_phase_training_resumes_and_reuses_finished_phases(tmp_path):
 
 
 def test_mlp_gan_trains_and_grows_its_latent(tmp_path):
-    cfg = MLPGANConfig(latent_sizes=(1, 2), images=16 * 128, d_updates=2, g_updates=2, device="cpu", progress=False,
-                       n=512, log_every=4)
+    cfg = MLPGANConfig(
+        latent_sizes=(1, 2), images=16 * 128, d_updates=2, g_updates=2, device="cpu", progress=False, n=512, log_every=4
+    )
     run = fit_mlp_gan(cfg, tmp_path)
     assert run.phase_steps == [8, 8] and run.generator.latent == 2
     assert run.histories[-1][-1]["step"] == 8
@@ -232,8 +277,7 @@ def test_variability_and_axis_measures_on_known_maps():
     def only_first_group(z):
         return z[:, :8].sum(1)[:, None, None, None].expand(-1, 1, 2, 2)
 
-    v = group_variability(only_first_group, 32, latent_groups(32), torch.Generator().manual_seed(0), n=16,
-                          references=2)
+    v = group_variability(only_first_group, 32, latent_groups(32), torch.Generator().manual_seed(0), n=16, references=2)
     assert v[0] > 0.05 and v[1] == 0.0 and v[2] == 0.0
     s1, s2 = axis_shares(lambda z: torch.stack([z[:, 0] ** 3, torch.zeros_like(z[:, 0])], 1), grid=16)
     assert abs(s1 - 1.0) < 1e-9 and abs(s2) < 1e-9

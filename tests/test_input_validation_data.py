@@ -116,8 +116,10 @@ BAD: dict[str, tuple] = {  # id: (call, argument name the message must hold)
     "load-mixture-type": (lambda: load("gaussian_mixture", mixture="ring"), "mixture"),
     "load-mixture-means": (lambda: load("gaussian_mixture", means=[[0.0, math.nan]], stds=1.0), "means"),
     "load-mixture-stds": (lambda: load("gaussian_mixture", means=[[0.0, 0.0]], stds=-1.0), "stds"),
-    "load-mixture-weights": (lambda: load("gaussian_mixture", means=[[0.0], [1.0]], stds=1.0, weights=[1.0, 1.0]),
-                             "weights"),
+    "load-mixture-weights": (
+        lambda: load("gaussian_mixture", means=[[0.0], [1.0]], stds=1.0, weights=[1.0, 1.0]),
+        "weights",
+    ),
     "load-celeba-crop": (lambda: load("celeba", root="/nonexistent", crop=0), "crop"),
     # build_cache, check_available
     "build_cache-name": (lambda: build_cache("digits", root="/nonexistent"), "name"),

@@ -55,7 +55,7 @@ def _transforms(strength: float) -> dict[str, tuple[object, tuple[int, ...]]]:
 def test_transform_keeps_shape_dtype_device_and_range(name, dtype):
     t, shape = _transforms(1.0)[name]
     g = torch.Generator().manual_seed(0)
-    x = (torch.rand(shape, generator=g, dtype=dtype) * 2 - 1)
+    x = torch.rand(shape, generator=g, dtype=dtype) * 2 - 1
     y = t(x, torch.Generator().manual_seed(1))
     assert y.shape == x.shape and y.dtype == x.dtype and y.device == x.device
     assert torch.isfinite(y).all()
@@ -145,8 +145,9 @@ def test_pair_discriminator_order_matters_and_heads_have_the_right_shapes():
 @pytest.mark.parametrize("layout,channels,size", [("mnist", 1, 28), ("mnist", 1, 32), ("celeba", 3, 64)])
 def test_conv_networks_map_images_to_codes_and_back(layout, channels, size):
     torch.manual_seed(0)
-    e, g, d = conv_ivegan(channels, size, z_dim=5, noise_dim=2, layout=layout, width=1 / 32, feature_dim=6,
-                          head_width=1 / 16)
+    e, g, d = conv_ivegan(
+        channels, size, z_dim=5, noise_dim=2, layout=layout, width=1 / 32, feature_dim=6, head_width=1 / 16
+    )
     x = torch.rand(2, channels, size, size) * 2 - 1
     with torch.no_grad():
         z = e(x)
@@ -180,31 +181,51 @@ def test_loss_terms_equal_a_hand_computation():
     pr, pf = torch.tensor([0.3, -1.2, 2.0], dtype=torch.float64), torch.tensor([-0.5, 0.7, 0.0], dtype=torch.float64)
     mr, mf = torch.tensor([1.5, -0.1, 0.4], dtype=torch.float64), torch.tensor([0.2, -2.0, 1.1], dtype=torch.float64)
     sig = lambda t: 1 / (1 + torch.exp(-t))  # noqa: E731
-    v = (torch.log(sig(pr)).mean() + torch.log(1 - sig(pf)).mean() + torch.log(sig(mr)).mean()
-         + torch.log(1 - sig(mf)).mean())
+    v = (
+        torch.log(sig(pr)).mean()
+        + torch.log(1 - sig(pf)).mean()
+        + torch.log(sig(mr)).mean()
+        + torch.log(1 - sig(mf)).mean()
+    )
     assert torch.allclose(discriminator_loss(pr, pf, mr, mf), -v)
     terms = loss_terms(pr, pf, mr, mf)
     assert torch.allclose(terms["pair_fake"], -torch.log(1 - sig(pf)).mean())
     assert torch.allclose(generator_loss(pf, mf), -(torch.log(sig(pf)).mean() + torch.log(sig(mf)).mean()))
-    assert torch.allclose(generator_loss(pf, mf, saturating=True),
-                          torch.log(1 - sig(pf)).mean() + torch.log(1 - sig(mf)).mean())
-    assert torch.allclose(discriminator_loss(None, None, mr, mf),
-                          -(torch.log(sig(mr)).mean() + torch.log(1 - sig(mf)).mean()))
+    assert torch.allclose(
+        generator_loss(pf, mf, saturating=True), torch.log(1 - sig(pf)).mean() + torch.log(1 - sig(mf)).mean()
+    )
+    assert torch.allclose(
+        discriminator_loss(None, None, mr, mf), -(torch.log(sig(mr)).mean() + torch.log(1 - sig(mf)).mean())
+    )
     with pytest.raises(ValueError, match="together"):
         loss_terms(pr, None, mr, mf)
     # eq. 3's last term as printed: D' also judges G(z', E(x)) (logits mc)
     mc = torch.tensor([-0.3, 0.9, 1.7], dtype=torch.float64)
     assert torch.allclose(discriminator_loss(pr, pf, mr, mf, mc), -v - torch.log(1 - sig(mc)).mean())
     assert torch.allclose(loss_terms(pr, pf, mr, mf, mc)["marginal_recon"], -torch.log(1 - sig(mc)).mean())
-    assert torch.allclose(generator_loss(pf, mf, marginal_recon=mc),
-                          -(torch.log(sig(pf)).mean() + torch.log(sig(mf)).mean() + torch.log(sig(mc)).mean()))
+    assert torch.allclose(
+        generator_loss(pf, mf, marginal_recon=mc),
+        -(torch.log(sig(pf)).mean() + torch.log(sig(mf)).mean() + torch.log(sig(mc)).mean()),
+    )
 
 
 def _tiny_run(method: str, dtype=torch.float64, **options):
     torch.set_default_dtype(dtype)
     try:
-        cfg = IVEGANConfig(dataset="ring8", method=method, z_dim=3, noise_dim=4, hidden=8, steps=1, batch_size=6,
-                           lr_g=0.05, lr_d=0.05, device="cpu", progress=False, **options)
+        cfg = IVEGANConfig(
+            dataset="ring8",
+            method=method,
+            z_dim=3,
+            noise_dim=4,
+            hidden=8,
+            steps=1,
+            batch_size=6,
+            lr_g=0.05,
+            lr_d=0.05,
+            device="cpu",
+            progress=False,
+            **options,
+        )
         torch.manual_seed(0)
         e, g, d = build(cfg, (2,))
     finally:
@@ -240,8 +261,12 @@ def test_one_step_equals_eq3_by_hand_and_moves_every_network(marginal_recon):
     with torch.no_grad():
         rec = g0(noise_d[:n], e0(x))
         gen = g0(noise_d[n:], z_d)
-        v = (torch.log(pair(d0, tx, x)).mean() + torch.log(sig(d0.marginal_head(x).squeeze(1))).mean()
-             + torch.log(1 - pair(d0, rec, x)).mean() + torch.log(1 - sig(d0.marginal_head(gen).squeeze(1))).mean())
+        v = (
+            torch.log(pair(d0, tx, x)).mean()
+            + torch.log(sig(d0.marginal_head(x).squeeze(1))).mean()
+            + torch.log(1 - pair(d0, rec, x)).mean()
+            + torch.log(1 - sig(d0.marginal_head(gen).squeeze(1))).mean()
+        )
         if marginal_recon:  # eq. 3's last term as printed: D'(G(z', E(x))) is fake too
             v = v + torch.log(1 - sig(d0.marginal_head(rec).squeeze(1))).mean()
     assert abs(float(out["d_loss"]) + float(v)) < 1e-10
@@ -279,14 +304,28 @@ def test_conv_training_step_moves_d_enc_and_both_heads(tmp_path):
 
     x = torch.rand(16, 1, 16, 16) * 2 - 1
     ds = ArrayDataset(x, torch.zeros(16, dtype=torch.int64))
-    cfg = IVEGANConfig(dataset="mnist5k", arch="conv", width=1 / 16, feature_dim=4, head_width=1 / 8, z_dim=2,
-                       steps=2, batch_size=8, device="cpu", progress=False)
+    cfg = IVEGANConfig(
+        dataset="mnist5k",
+        arch="conv",
+        width=1 / 16,
+        feature_dim=4,
+        head_width=1 / 8,
+        z_dim=2,
+        steps=2,
+        batch_size=8,
+        device="cpu",
+        progress=False,
+    )
     torch.manual_seed(cfg.seed)
     e0, g0, d0 = build(cfg, (1, 16, 16))
     run = fit(cfg, tmp_path / "run", dataset=ds)
-    for before, after in ((e0, run.encoder), (g0, run.generator), (d0.features, run.discriminator.features),
-                          (d0.pair_head, run.discriminator.pair_head),
-                          (d0.marginal_head, run.discriminator.marginal_head)):
+    for before, after in (
+        (e0, run.encoder),
+        (g0, run.generator),
+        (d0.features, run.discriminator.features),
+        (d0.pair_head, run.discriminator.pair_head),
+        (d0.marginal_head, run.discriminator.marginal_head),
+    ):
         assert any(not torch.equal(a, b) for a, b in zip(before.parameters(), after.parameters()))
     again = fit(cfg, tmp_path / "run", dataset=ds)  # a finished run is reloaded, not retrained
     assert again.trainer.step == 2
@@ -305,14 +344,45 @@ def test_mode_coverage_of_the_true_mixture_and_of_a_collapsed_one():
 
 
 def test_chapter_runs_names_every_model():
-    params = dict(device="cpu", seed=0, ring_dataset="grid25", ring_steps=10, ring_batch_size=8, ring_hidden=8,
-                  ring_depth=1, ring_activation="tanh", ring_lr_g=1e-3, ring_lr_d=1e-3, ring_beta1=0.5, ring_seeds=2,
-                  image_dataset="mnist5k", image_size=0, image_layout="mnist", image_noise_dim=4, image_width=0.25,
-                  image_feature_dim=16, image_head_width=0.5, image_steps=10, image_batch_size=8, image_lr_g=1e-3,
-                  image_lr_d=1e-3, image_beta1=0.5, large_code_dim=16, code_dim=3, tchoice_degrees=180.0)
+    params = dict(
+        device="cpu",
+        seed=0,
+        ring_dataset="grid25",
+        ring_steps=10,
+        ring_batch_size=8,
+        ring_hidden=8,
+        ring_depth=1,
+        ring_activation="tanh",
+        ring_lr_g=1e-3,
+        ring_lr_d=1e-3,
+        ring_beta1=0.5,
+        ring_seeds=2,
+        image_dataset="mnist5k",
+        image_size=0,
+        image_layout="mnist",
+        image_noise_dim=4,
+        image_width=0.25,
+        image_feature_dim=16,
+        image_head_width=0.5,
+        image_steps=10,
+        image_batch_size=8,
+        image_lr_g=1e-3,
+        image_lr_d=1e-3,
+        image_beta1=0.5,
+        large_code_dim=16,
+        code_dim=3,
+        tchoice_degrees=180.0,
+    )
     runs = chapter_runs(params)
-    assert list(runs) == ["ring_ivegan_seed0", "ring_gan_seed0", "ring_ivegan_seed1", "ring_gan_seed1",
-                          "image_z16", "image_z3", "image_z3_rot180"]
+    assert list(runs) == [
+        "ring_ivegan_seed0",
+        "ring_gan_seed0",
+        "ring_ivegan_seed1",
+        "ring_gan_seed1",
+        "image_z16",
+        "image_z3",
+        "image_z3_rot180",
+    ]
     assert runs["image_z3_rot180"].max_degrees == 180.0 and runs["image_z3"].max_degrees is None
     assert runs["ring_gan_seed1"].method == "gan" and runs["ring_gan_seed1"].seed == 1
 
@@ -330,7 +400,9 @@ def test_make_transform_follows_the_paper_and_scales_shifts_with_the_image():
     assert (t.max_shift, t.max_degrees) == (1.0, 90.0)
     t = make_transform(IVEGANConfig(dataset="celeba", arch="conv", size=128, layout="celeba"))
     assert isinstance(t, Compose) and t.transforms[0].max_shift == 20.0 and t.transforms[1].p == 0.5
-    assert make_transform(IVEGANConfig(dataset="mnist5k", arch="conv"), strength=0.0)(torch.zeros(1, 1, 28, 28)).sum() == 0
+    assert (
+        make_transform(IVEGANConfig(dataset="mnist5k", arch="conv"), strength=0.0)(torch.zeros(1, 1, 28, 28)).sum() == 0
+    )
 
 
 # -- keeping codes out of saturation (code_norm) ------------------------------------------------------------
@@ -368,17 +440,46 @@ def test_code_norm_keeps_codes_out_of_the_saturated_corners(arch):
 def test_code_norm_is_plumbed_from_the_config_and_the_chapter_parameters():
     for arch, shape in (("mlp", (2,)), ("conv", (1, 16, 16))):
         for norm in (False, True):
-            cfg = IVEGANConfig(dataset="ring8" if arch == "mlp" else "mnist5k", arch=arch, code_norm=norm,
-                               width=1 / 16, feature_dim=4)
+            cfg = IVEGANConfig(
+                dataset="ring8" if arch == "mlp" else "mnist5k", arch=arch, code_norm=norm, width=1 / 16, feature_dim=4
+            )
             e, _, _ = build(cfg, shape)
             assert any(isinstance(m, torch.nn.BatchNorm1d) for m in e.body[-1]) == norm
-    params = dict(device="cpu", seed=0, ring_dataset="ring8", ring_steps=10, ring_batch_size=8, ring_hidden=8,
-                  ring_depth=1, ring_activation="tanh", ring_lr_g=1e-3, ring_lr_d=1e-3, ring_beta1=0.5, ring_seeds=1,
-                  ring_code_norm=True, image_dataset="mnist5k", image_size=16, image_layout="mnist",
-                  image_noise_dim=4, image_width=0.25, image_feature_dim=16, image_head_width=0.5, image_steps=10,
-                  image_batch_size=8, image_lr_g=1e-3, image_lr_d=1e-3, image_beta1=0.5, large_code_dim=16,
-                  code_dim=3, tchoice_degrees=180.0, image_arch="mlp", image_hidden=32, image_depth=2,
-                  image_activation="lrelu", image_code_norm=True)
+    params = dict(
+        device="cpu",
+        seed=0,
+        ring_dataset="ring8",
+        ring_steps=10,
+        ring_batch_size=8,
+        ring_hidden=8,
+        ring_depth=1,
+        ring_activation="tanh",
+        ring_lr_g=1e-3,
+        ring_lr_d=1e-3,
+        ring_beta1=0.5,
+        ring_seeds=1,
+        ring_code_norm=True,
+        image_dataset="mnist5k",
+        image_size=16,
+        image_layout="mnist",
+        image_noise_dim=4,
+        image_width=0.25,
+        image_feature_dim=16,
+        image_head_width=0.5,
+        image_steps=10,
+        image_batch_size=8,
+        image_lr_g=1e-3,
+        image_lr_d=1e-3,
+        image_beta1=0.5,
+        large_code_dim=16,
+        code_dim=3,
+        tchoice_degrees=180.0,
+        image_arch="mlp",
+        image_hidden=32,
+        image_depth=2,
+        image_activation="lrelu",
+        image_code_norm=True,
+    )
     runs = chapter_runs(params)
     assert runs["ring_ivegan_seed0"].code_norm and runs["image_z3"].code_norm and runs["image_z3_rot180"].code_norm
     assert not runs["ring_ivegan_seed0"].marginal_recon
@@ -422,8 +523,9 @@ def test_whitening_code_norm_decorrelates_the_codes_and_uses_running_statistics_
     wh.eval()
     assert torch.allclose(torch.cov(wh(x).T), torch.eye(3), atol=1e-3) and wh(x[:1]).shape == (1, 3)
     for arch, shape in (("mlp", (2,)), ("conv", (1, 16, 16))):
-        cfg = IVEGANConfig(dataset="ring8" if arch == "mlp" else "mnist5k", arch=arch, code_norm="whiten",
-                           width=1 / 16, feature_dim=4)
+        cfg = IVEGANConfig(
+            dataset="ring8" if arch == "mlp" else "mnist5k", arch=arch, code_norm="whiten", width=1 / 16, feature_dim=4
+        )
         e, _, _ = build(cfg, shape)
         assert isinstance(e.body[-1][1], BatchWhiten)
         e.train()
@@ -435,13 +537,41 @@ def test_whitening_code_norm_decorrelates_the_codes_and_uses_running_statistics_
 
 
 def test_chapter_runs_take_the_code_norm_name_and_separate_step_counts():
-    params = dict(device="cpu", seed=0, ring_dataset="ring8", ring_steps=10, ring_batch_size=8, ring_hidden=8,
-                  ring_depth=1, ring_activation="tanh", ring_lr_g=1e-3, ring_lr_d=1e-3, ring_beta1=0.5, ring_seeds=1,
-                  ring_code_norm="whiten", image_dataset="mnist5k", image_size=16, image_layout="mnist",
-                  image_noise_dim=4, image_width=0.25, image_feature_dim=16, image_head_width=0.5, image_steps=10,
-                  image_batch_size=8, image_lr_g=1e-3, image_lr_d=1e-3, image_beta1=0.5, large_code_dim=16,
-                  code_dim=3, tchoice_degrees=180.0, image_arch="mlp", image_code_norm="whiten",
-                  image_marginal_recon=True, large_code_steps=4, tchoice_steps=6)
+    params = dict(
+        device="cpu",
+        seed=0,
+        ring_dataset="ring8",
+        ring_steps=10,
+        ring_batch_size=8,
+        ring_hidden=8,
+        ring_depth=1,
+        ring_activation="tanh",
+        ring_lr_g=1e-3,
+        ring_lr_d=1e-3,
+        ring_beta1=0.5,
+        ring_seeds=1,
+        ring_code_norm="whiten",
+        image_dataset="mnist5k",
+        image_size=16,
+        image_layout="mnist",
+        image_noise_dim=4,
+        image_width=0.25,
+        image_feature_dim=16,
+        image_head_width=0.5,
+        image_steps=10,
+        image_batch_size=8,
+        image_lr_g=1e-3,
+        image_lr_d=1e-3,
+        image_beta1=0.5,
+        large_code_dim=16,
+        code_dim=3,
+        tchoice_degrees=180.0,
+        image_arch="mlp",
+        image_code_norm="whiten",
+        image_marginal_recon=True,
+        large_code_steps=4,
+        tchoice_steps=6,
+    )
     runs = chapter_runs(params)
     assert runs["ring_ivegan_seed0"].code_norm == "whiten" and runs["image_z3"].code_norm == "whiten"
     assert runs["image_z3"].marginal_recon and not runs["ring_ivegan_seed0"].marginal_recon

@@ -31,8 +31,8 @@ def test_manifold_term_and_inverse_equal_the_conditional_gaussian_nif():
     a, b, log_sigma = layer.conditional(x[:, :3])
     for i in range(4):  # per example: N(x2 | diag(e^a) A z2 + b, diag(e^log_sigma))
         nif = GaussianNIF.from_parameters(a[i].exp()[:, None] * layer.A, b[i], log_sigma[i].exp())
-        torch.testing.assert_close(manifold[i], nif.manifold_term(x[i:i + 1, 3:])[0])
-        torch.testing.assert_close(z[i, 3:], nif.pseudo_inverse(x[i:i + 1, 3:])[0])
+        torch.testing.assert_close(manifold[i], nif.manifold_term(x[i : i + 1, 3:])[0])
+        torch.testing.assert_close(z[i, 3:], nif.pseudo_inverse(x[i : i + 1, 3:])[0])
     torch.testing.assert_close(z[:, :3], x[:, :3])
 
 

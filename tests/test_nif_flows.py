@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import io
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
 import torch
 from torch import nn
 
-from latentkit.nif.flows import (ActNorm, AffineCoupling, FlowSequence, InvConv1x1, MultiscaleFlow, Reverse, Squeeze,
-                                 glow_step)
+from latentkit.nif.flows import (
+    ActNorm,
+    AffineCoupling,
+    FlowSequence,
+    InvConv1x1,
+    MultiscaleFlow,
+    Reverse,
+    Squeeze,
+    glow_step,
+)
 from latentkit.nif.models import DeepNIFPrior
 
 torch.set_num_threads(1)
@@ -76,7 +84,7 @@ def test_log_det_matches_autograd_jacobian(layer_and_x):
     layer, x = layer_and_x
     _, logdet = layer(x)
     for i in range(len(x)):
-        jac = torch.autograd.functional.jacobian(lambda v: layer(v)[0], x[i:i + 1])
+        jac = torch.autograd.functional.jacobian(lambda v: layer(v)[0], x[i : i + 1])
         jac = jac.reshape(x[i].numel(), x[i].numel())
         torch.testing.assert_close(logdet[i], torch.linalg.slogdet(jac)[1], rtol=1e-9, atol=1e-9)
 

@@ -14,8 +14,9 @@ torch.set_num_threads(1)
 F64 = torch.float64
 
 
-def random_nif(dim_x: int, dim_z: int, seed: int, sigma_scale: float = 1.0) -> tuple[GaussianNIF, torch.Tensor,
-                                                                                     torch.Tensor, torch.Tensor]:
+def random_nif(
+    dim_x: int, dim_z: int, seed: int, sigma_scale: float = 1.0
+) -> tuple[GaussianNIF, torch.Tensor, torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
     A = torch.randn(dim_x, dim_z, generator=g, dtype=F64)
     b = torch.randn(dim_x, generator=g, dtype=F64)
@@ -49,7 +50,7 @@ def test_eq13_as_printed_carries_an_extra_dim_z_half_log_2pi():
     u = mu @ torch.diag(1 / sigma) @ A
     eye = torch.eye(2, dtype=F64)
     log_zhat = 0.5 * ((u @ torch.linalg.inv(eye + lam) * u).sum(-1) - torch.logdet(eye + lam) + 2 * LOG_2PI)
-    log_zx = 0.5 * ((mu ** 2 / sigma).sum(-1) + sigma.log().sum() + 6 * LOG_2PI)
+    log_zx = 0.5 * ((mu**2 / sigma).sum(-1) + sigma.log().sum() + 6 * LOG_2PI)
     torch.testing.assert_close(log_zhat - log_zx - nif.log_likelihood(x), torch.full((3,), LOG_2PI, dtype=F64))
 
 
@@ -60,7 +61,7 @@ def test_manifold_term_matches_eq12_as_printed():
     lam = A.T @ torch.diag(1 / sigma) @ A
     u = mu @ torch.diag(1 / sigma) @ A
     log_zz = 0.5 * ((u @ torch.linalg.inv(lam) * u).sum(-1) - torch.logdet(lam) + 3 * LOG_2PI)
-    log_zx = 0.5 * ((mu ** 2 / sigma).sum(-1) + sigma.log().sum() + 7 * LOG_2PI)
+    log_zx = 0.5 * ((mu**2 / sigma).sum(-1) + sigma.log().sum() + 7 * LOG_2PI)
     torch.testing.assert_close(nif.manifold_term(x), log_zz - log_zx, rtol=1e-10, atol=1e-10)
 
 
@@ -171,7 +172,8 @@ def test_bad_dimensions_and_shapes_are_refused():
         nif.decode(torch.randn(2, 3))
     with pytest.raises(ValueError, match="s must be >= 0"):
         nif.decode(torch.randn(2, 2), s=-1.0)
-    rank_deficient = GaussianNIF.from_parameters(torch.zeros(4, 2, dtype=F64), torch.zeros(4, dtype=F64),
-                                                 torch.ones(4, dtype=F64))
+    rank_deficient = GaussianNIF.from_parameters(
+        torch.zeros(4, 2, dtype=F64), torch.zeros(4, dtype=F64), torch.ones(4, dtype=F64)
+    )
     with pytest.raises(ValueError, match="full column rank"):
         rank_deficient.pseudo_inverse(torch.randn(1, 4, dtype=F64))

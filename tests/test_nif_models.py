@@ -19,8 +19,22 @@ from latentkit.nif.models import bin_centres, build_model, dequantize, quantize
 from latentkit.nif.train import PAPER, NIFConfig, fit, load_splits, train_preset
 
 torch.set_num_threads(1)
-TINY = dict(dataset="digits", size=8, levels=2, flow_steps=1, hidden=8, dim_z=4, steps=6, batch_size=16,
-            n_valid=100, warmup=2, device="cpu", progress=False, checkpoint_every=3, log_every=1)
+TINY = dict(
+    dataset="digits",
+    size=8,
+    levels=2,
+    flow_steps=1,
+    hidden=8,
+    dim_z=4,
+    steps=6,
+    batch_size=16,
+    n_valid=100,
+    warmup=2,
+    device="cpu",
+    progress=False,
+    checkpoint_every=3,
+    log_every=1,
+)
 
 
 def test_dequantisation_levels_and_range():
@@ -37,8 +51,9 @@ def test_dequantisation_levels_and_range():
 @pytest.mark.parametrize("kind", ["nf", "nif", "deep_nif"])
 def test_models_log_prob_sample_embed(kind):
     torch.manual_seed(0)
-    model = build_model(kind, (1, 8, 8), levels=2, steps=1, hidden=8, dim_z=4, n_bits=3, deep_couplings=1,
-                        deep_hidden=8).double()
+    model = build_model(
+        kind, (1, 8, 8), levels=2, steps=1, hidden=8, dim_z=4, n_bits=3, deep_couplings=1, deep_hidden=8
+    ).double()
     x = dequantize(torch.rand(5, 1, 8, 8, dtype=torch.float64), 3, torch.Generator().manual_seed(1))
     model.initialize(x)
     y, logdet = model.flow(x)
@@ -131,14 +146,19 @@ def test_presets_are_registered_with_chapter_parameters(repo_root):
     from latentkit.experiments.registry import all_presets, resolve_train
 
     presets = {n: p for n, p in all_presets().items() if p.chapter == "05_nif_stochastic_inverse.ipynb"}
-    expected = {"nif-mnist5k"} | {f"{kind}-{d}" for kind in ("glow", "nif") for d in ("fashion-mnist", "cifar10", "celeba")}
+    expected = {"nif-mnist5k"} | {
+        f"{kind}-{d}" for kind in ("glow", "nif") for d in ("fashion-mnist", "cifar10", "celeba")
+    }
     assert set(presets) == expected
     from latentkit.experiments.chapters import chapter
     from latentkit.experiments.runner import resolve
 
     # the chapter's defaults are NIFConfig's defaults (device aside)
-    defaults = {name: value for name, value in chapter("05_nif_stochastic_inverse.ipynb").defaults.items()
-                if name in NIFConfig.__dataclass_fields__ and name != "device"}
+    defaults = {
+        name: value
+        for name, value in chapter("05_nif_stochastic_inverse.ipynb").defaults.items()
+        if name in NIFConfig.__dataclass_fields__ and name != "device"
+    }
     assert NIFConfig(**defaults) == NIFConfig()
     for preset in presets.values():
         assert callable(resolve_train(preset))
@@ -175,9 +195,22 @@ def test_actnorm_init_and_training_are_synchronised_under_torchrun(tmp_path):
     script = tmp_path / "ddp_nif.py"
     script.write_text(DDP_SCRIPT)
     cfg = {**TINY, "steps": 2}
-    out = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                          str(script), str(tmp_path / "run"), json.dumps(cfg)],
-                         capture_output=True, text=True, timeout=240, env={"OMP_NUM_THREADS": "1", **_env()})
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node=2",
+            str(script),
+            str(tmp_path / "run"),
+            json.dumps(cfg),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env={"OMP_NUM_THREADS": "1", **_env()},
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result == {"locs_equal": True, "weights_equal": True, "step": 2}

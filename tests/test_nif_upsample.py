@@ -29,13 +29,15 @@ def perturbed(z_shape, factor, x_channels, seed):
         layer.weight.add_(0.3 * torch.randn_like(layer.weight))
         layer.b.normal_()
         layer.log_sigma.uniform_(-2.0, 1.0)
-    dense = GaussianNIF.from_parameters(layer.dense_matrix().detach(), layer.b.detach().flatten(),
-                                        layer.sigma.detach().flatten())
+    dense = GaussianNIF.from_parameters(
+        layer.dense_matrix().detach(), layer.b.detach().flatten(), layer.sigma.detach().flatten()
+    )
     return layer, dense
 
 
-@pytest.mark.parametrize("z_shape,factor,x_channels", [((3, 2, 2), 2, None), ((2, 3, 2), 3, None),
-                                                       ((4, 2, 3), 2, 1), ((1, 2, 2), 2, 3)])
+@pytest.mark.parametrize(
+    "z_shape,factor,x_channels", [((3, 2, 2), 2, None), ((2, 3, 2), 3, None), ((4, 2, 3), 2, 1), ((1, 2, 2), 2, 3)]
+)
 def test_upsampling_nif_equals_the_dense_nif_of_its_matrix(z_shape, factor, x_channels):
     layer, dense = perturbed(z_shape, factor, x_channels, seed=sum(z_shape) + factor)
     x = torch.randn(5, *layer.x_shape, dtype=F64)

@@ -41,22 +41,68 @@ if os.environ.get("LATENTKIT_TEST_FAKE_DATA"):
 # Overrides that make every preset of a chapter tiny (widths, steps, evaluation sizes); per-preset extras below.
 TOY: dict[str, dict[str, str]] = {
     "00_getting_started.ipynb": {"steps": "3", "hidden": "8", "batch_size": "16"},
-    "01_dsm_constant.ipynb": {"steps": "2", "hp_steps": "2", "batch_size": "8", "n_mc": "16", "n_images": "16",
-                              "sample_steps": "3"},
-    "02_conditional_score_matching.ipynb": {"uniform_steps": "2", "sigma_steps": "2", "frozen_steps": "1",
-                                            "label_steps": "2", "batch_size": "8", "sample_steps": "3",
-                                            "channels": "4,8", "num_res_blocks": "1", "warmup": "0"},
-    "02b_code_granularity.ipynb": {"sweep_t": "0.1,0.5", "seeds": "1", "sweep_steps": "2", "batch_size": "8",
-                                   "n_eval": "16", "channels": "4,8", "num_res_blocks": "1", "warmup": "0"},
-    "03_latent_growing.ipynb": {"roll_images": "512", "roll_d_updates": "1", "roll_g_updates": "1",
-                                "cnn_initial_images": "16", "cnn_fade_images": "16", "cnn_stable_images": "16",
-                                "cnn_batch_size": "8", "eval_references": "2"},
-    "04_ivegan_invariances.ipynb": {"ring_seeds": "1", "ring_steps": "2", "ring_snapshots": "1",
-                                    "ring_batch_size": "16", "image_steps": "2", "large_code_steps": "1",
-                                    "tchoice_steps": "1", "image_batch_size": "8", "image_width": "0.0625",
-                                    "image_hidden": "16", "image_head_width": "0.0625"},
-    "05_nif_stochastic_inverse.ipynb": {"steps": "2", "flow_steps": "1", "hidden": "4", "batch_size": "4",
-                                        "n_valid": "8", "n_eval": "31", "classifier_steps": "2", "warmup": "0"},
+    "01_dsm_constant.ipynb": {
+        "steps": "2",
+        "hp_steps": "2",
+        "batch_size": "8",
+        "n_mc": "16",
+        "n_images": "16",
+        "sample_steps": "3",
+    },
+    "02_conditional_score_matching.ipynb": {
+        "uniform_steps": "2",
+        "sigma_steps": "2",
+        "frozen_steps": "1",
+        "label_steps": "2",
+        "batch_size": "8",
+        "sample_steps": "3",
+        "channels": "4,8",
+        "num_res_blocks": "1",
+        "warmup": "0",
+    },
+    "02b_code_granularity.ipynb": {
+        "sweep_t": "0.1,0.5",
+        "seeds": "1",
+        "sweep_steps": "2",
+        "batch_size": "8",
+        "n_eval": "16",
+        "channels": "4,8",
+        "num_res_blocks": "1",
+        "warmup": "0",
+    },
+    "03_latent_growing.ipynb": {
+        "roll_images": "512",
+        "roll_d_updates": "1",
+        "roll_g_updates": "1",
+        "cnn_initial_images": "16",
+        "cnn_fade_images": "16",
+        "cnn_stable_images": "16",
+        "cnn_batch_size": "8",
+        "eval_references": "2",
+    },
+    "04_ivegan_invariances.ipynb": {
+        "ring_seeds": "1",
+        "ring_steps": "2",
+        "ring_snapshots": "1",
+        "ring_batch_size": "16",
+        "image_steps": "2",
+        "large_code_steps": "1",
+        "tchoice_steps": "1",
+        "image_batch_size": "8",
+        "image_width": "0.0625",
+        "image_hidden": "16",
+        "image_head_width": "0.0625",
+    },
+    "05_nif_stochastic_inverse.ipynb": {
+        "steps": "2",
+        "flow_steps": "1",
+        "hidden": "4",
+        "batch_size": "4",
+        "n_valid": "8",
+        "n_eval": "31",
+        "classifier_steps": "2",
+        "warmup": "0",
+    },
 }
 EXTRA: dict[str, dict[str, str]] = {  # presets whose own values need a smaller toy size
     "repr-cifar10-codes": {"channels": "4,4,4"},
@@ -82,7 +128,9 @@ def fake_data(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, 
     root = tmp_path_factory.mktemp("data")
     write_fake_torchvision(root)
     site = tmp_path_factory.mktemp("site")
-    (site / "sitecustomize.py").write_text(_SITECUSTOMIZE.format(fakedata=str(Path(__file__).resolve().parent / "fakedata.py")))
+    (site / "sitecustomize.py").write_text(
+        _SITECUSTOMIZE.format(fakedata=str(Path(__file__).resolve().parent / "fakedata.py"))
+    )
     with pytest.MonkeyPatch.context() as patch:  # this process: train runs here
         for obj, attr, value in md5_patches(root):
             patch.setattr(obj, attr, value)
@@ -91,8 +139,11 @@ def fake_data(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, 
 
 def _fingerprint(folder: Path) -> dict[str, str]:
     """Hashes of every checkpoint and metrics log under ``folder``: a retrained step changes them."""
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file() and p.name in ("checkpoint.pt", "metrics.jsonl")}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name in ("checkpoint.pt", "metrics.jsonl")
+    }
 
 
 def _retrained(trained: dict[str, str], after: dict[str, str]) -> list[str]:
@@ -134,7 +185,6 @@ def test_the_toy_overrides_name_real_parameters():
         assert set(TOY[preset.chapter]) <= set(resolve(name).values), name
 
 
-
 def test_the_reuse_check_catches_a_run_that_trains_again(fake_data, tmp_path, monkeypatch, capsys):
     """The control of the matrix: when the finished training is gone, run trains it again, and the fingerprint
     comparison above must see it."""
@@ -145,5 +195,7 @@ def test_the_reuse_check_catches_a_run_that_trains_again(fake_data, tmp_path, mo
     trained = _fingerprint(tmp_path / "getting-started" / "train")
     (tmp_path / "getting-started" / "train" / "checkpoint.pt").unlink()
     assert main(["run", "getting-started", *args]) == 0, capsys.readouterr().err[-3000:]
-    assert _retrained(trained, _fingerprint(tmp_path / "getting-started" / "train")) == ["checkpoint.pt",
-                                                                                         "metrics.jsonl"]
+    assert _retrained(trained, _fingerprint(tmp_path / "getting-started" / "train")) == [
+        "checkpoint.pt",
+        "metrics.jsonl",
+    ]

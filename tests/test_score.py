@@ -11,13 +11,13 @@ from scipy import stats
 
 from latentkit.data import GaussianMixture
 from latentkit.score import (
+    VESDE,
     DensityT,
     FixedT,
     MixtureMarginals,
     ScoreMLP,
     UniformSigma,
     UniformT,
-    VESDE,
     dsm_constant,
     dsm_loss,
     esm_loss,
@@ -85,8 +85,9 @@ def test_kernel_score_and_prior_match_autograd_and_torch_distributions():
 # ------------------------------------------------------------------------------------- exact mixtures
 def _mixture() -> MixtureMarginals:
     means = torch.tensor([[-1.0, 0.5, 0.0], [2.0, -1.0, 1.0], [0.0, 0.0, -2.0]], dtype=F64)
-    return MixtureMarginals(means, stds=torch.tensor([0.3, 0.05, 1.0], dtype=F64),
-                            weights=torch.tensor([0.2, 0.5, 0.3], dtype=F64))
+    return MixtureMarginals(
+        means, stds=torch.tensor([0.3, 0.05, 1.0], dtype=F64), weights=torch.tensor([0.2, 0.5, 0.3], dtype=F64)
+    )
 
 
 @pytest.mark.parametrize("std", [0.0, 1e-3, 0.1, 1.0, 40.0])
@@ -114,8 +115,13 @@ def test_marginal_of_a_mixture_is_the_convolved_mixture():
     mix = _mixture()
     x = torch.randn(25, 3, dtype=F64, generator=gen(8))
     s = 0.7
-    comps = torch.stack([torch.distributions.Normal(mu, math.sqrt(tau**2 + s**2)).log_prob(x).sum(1)
-                         for mu, tau in zip(mix.means, mix.stds)], 1)
+    comps = torch.stack(
+        [
+            torch.distributions.Normal(mu, math.sqrt(tau**2 + s**2)).log_prob(x).sum(1)
+            for mu, tau in zip(mix.means, mix.stds)
+        ],
+        1,
+    )
     expected = torch.logsumexp(comps + mix.weights.log(), 1)
     torch.testing.assert_close(mix.log_prob(x, s), expected)
     gm = GaussianMixture.ring().to(dtype=F64)
@@ -277,8 +283,12 @@ def test_dsm_loss_by_hand_weightings_and_conditioning():
     # gradients reach the conditioning input (the encoder of eq. 8)
     (g,) = torch.autograd.grad(per.mean(), cond)
     assert g.abs().sum() > 0
-    for name, expected in (("unit", torch.ones_like(t)), ("sigma_squared", sde.sigma(t) ** 2),
-                           ("likelihood", sde.g(t) ** 2), ("kernel_variance", std**2)):
+    for name, expected in (
+        ("unit", torch.ones_like(t)),
+        ("sigma_squared", sde.sigma(t) ** 2),
+        ("likelihood", sde.g(t) ** 2),
+        ("kernel_variance", std**2),
+    ):
         torch.testing.assert_close(get_weighting(name, sde)(t), expected)
     with pytest.raises(ValueError, match="unknown weighting"):
         get_weighting("sigma", sde)
@@ -293,9 +303,12 @@ def test_reverse_sde_from_the_exact_score_recovers_a_1d_mixture(corrector_steps)
     0.3 N(-1, 0.3^2) + 0.7 N(2, 0.5^2) (mean 1.1, variance 2.092): mean within 0.1 (about 4 standard
     errors), variance within 10%, the weight of the right mode within 0.03."""
     sde = VESDE()
-    mix = MixtureMarginals(torch.tensor([[-1.0], [2.0]]), stds=torch.tensor([0.3, 0.5]), weights=torch.tensor([0.3, 0.7]))
-    x = reverse_sde_sample(mix.score_fn(sde), sde, (4000, 1), steps=500, corrector_steps=corrector_steps,
-                           generator=gen(27), dtype=F64)
+    mix = MixtureMarginals(
+        torch.tensor([[-1.0], [2.0]]), stds=torch.tensor([0.3, 0.5]), weights=torch.tensor([0.3, 0.7])
+    )
+    x = reverse_sde_sample(
+        mix.score_fn(sde), sde, (4000, 1), steps=500, corrector_steps=corrector_steps, generator=gen(27), dtype=F64
+    )
     mean = 0.3 * -1 + 0.7 * 2
     var = 0.3 * (0.09 + 1) + 0.7 * (0.25 + 4) - mean**2
     assert x.mean().item() == pytest.approx(mean, abs=0.1)

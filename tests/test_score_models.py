@@ -9,7 +9,7 @@ import math
 import pytest
 import torch
 
-from latentkit.score import PARAMETERIZATIONS, ScoreMLP, ScoreUNet, VESDE, as_score_fn, dsm_loss
+from latentkit.score import PARAMETERIZATIONS, VESDE, ScoreMLP, ScoreUNet, as_score_fn, dsm_loss
 from latentkit.score.train import PRESETS, ScoreConfig, build_model, config_for, fit, train_preset
 
 F64 = torch.float64
@@ -138,8 +138,17 @@ def test_paper_sizes_build():
 
 # ------------------------------------------------------------------------------------------ training
 def _small(**kw) -> ScoreConfig:
-    base = dict(steps=40, batch_size=32, hidden=32, depth=2, log_every=10, checkpoint_every=20, progress=False,
-                device="cpu", ema_decay=0.9)
+    base = dict(
+        steps=40,
+        batch_size=32,
+        hidden=32,
+        depth=2,
+        log_every=10,
+        checkpoint_every=20,
+        progress=False,
+        device="cpu",
+        ema_decay=0.9,
+    )
     base.update(kw)
     return config_for("ring8", **base)
 
@@ -162,12 +171,15 @@ def test_fit_logs_the_identity_and_resumes_bit_identically(tmp_path):
 
 
 def test_fit_unet_on_a_finite_image_set_tracks_the_empirical_distribution(tmp_path):
-    cfg = config_for("digits", steps=4, batch_size=8, channels=(8, 16), log_every=2, progress=False, device="cpu",
-                     n_train=64)
+    cfg = config_for(
+        "digits", steps=4, batch_size=8, channels=(8, 16), log_every=2, progress=False, device="cpu", n_train=64
+    )
     run = fit(cfg)
     assert isinstance(run.model, ScoreUNet) and run.exact is not None and run.exact.means.shape == (64, 64)
     assert all(math.isfinite(r["esm"]) for r in run.history)
     # the preset entry point: the chapter's parameter names, n_train=0 meaning the whole set
-    out = train_preset({"dataset": "ring8", "steps": 3, "device": "cpu", "seed": 1, "n_train": 0,
-                        "threads": 1, "out_dir": ""}, tmp_path / "preset")
+    out = train_preset(
+        {"dataset": "ring8", "steps": 3, "device": "cpu", "seed": 1, "n_train": 0, "threads": 1, "out_dir": ""},
+        tmp_path / "preset",
+    )
     assert out.trainer.step == 3 and (tmp_path / "preset" / "checkpoint.pt").exists()

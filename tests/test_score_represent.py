@@ -9,14 +9,35 @@ import pytest
 import torch
 from torch import nn
 
-from latentkit.score import (CodeConditionedScore, ImageEncoder, MLPEncoder, ScoreMLP, ScoreUNet, VESDE,
-                             code_penalty, kl_penalty, l1_penalty, representation_loss)
-from latentkit.score.evaluate import (dsm_against_constant, latent_grid, sample, sample_diversity, swap_codes)
+from latentkit.score import (
+    VESDE,
+    CodeConditionedScore,
+    ImageEncoder,
+    MLPEncoder,
+    ScoreMLP,
+    ScoreUNet,
+    code_penalty,
+    kl_penalty,
+    l1_penalty,
+    representation_loss,
+)
+from latentkit.score.evaluate import dsm_against_constant, latent_grid, sample, sample_diversity, swap_codes
 from latentkit.score.exact import MixtureMarginals
 from latentkit.score.represent import ReprConfig, ReprRun, fit
 
-TINY = dict(channels=(4, 8), num_res_blocks=1, enc_hidden=16, image_size=8, dataset="digits", n_train=64,
-            batch_size=8, progress=False, device="cpu", log_every=1, ema_decay=0.9)
+TINY = dict(
+    channels=(4, 8),
+    num_res_blocks=1,
+    enc_hidden=16,
+    image_size=8,
+    dataset="digits",
+    n_train=64,
+    batch_size=8,
+    progress=False,
+    device="cpu",
+    log_every=1,
+    ema_decay=0.9,
+)
 
 
 def tiny_model(kind: str = "deterministic", dz: int = 3) -> CodeConditionedScore:
@@ -40,10 +61,10 @@ def test_image_encoder_shapes(kind):
         assert out.logvar is None and torch.equal(out.z, out.mean)
     else:
         assert out.logvar.shape == (5, 3)
-        assert not torch.allclose(out.z, out.mean)          # a draw in training mode
+        assert not torch.allclose(out.z, out.mean)  # a draw in training mode
         enc.eval()
         x = torch.rand(5, 1, 8, 8)
-        assert torch.equal(enc(x).z, enc(x).mean)           # the mean in eval mode
+        assert torch.equal(enc(x).z, enc(x).mean)  # the mean in eval mode
     assert enc.encode(torch.rand(2, 1, 8, 8)).shape == (2, 3)
 
 
@@ -75,6 +96,7 @@ def test_penalties_match_hand_computation():
     assert kl_penalty(mean, logvar).item() == pytest.approx(ref.item(), rel=1e-12)
     # the encoder's own penalty picks KL for a probabilistic output, L1 of the code otherwise
     from latentkit.score import EncoderOutput
+
     assert code_penalty(EncoderOutput(mean, mean, logvar)).item() == pytest.approx(hand / 2, rel=1e-12)
     assert code_penalty(EncoderOutput(z, z, None)).item() == pytest.approx(3.75)
 
@@ -89,7 +111,7 @@ def test_loss_equals_hand_computation():
     xt = x0 + std[:, None, None, None] * noise
     code = model.encoder(x0).z
     s = model.score(xt, std, code)
-    lam = sde.sigma(t) ** 2 - sde.sigma_min ** 2           # the default kernel-variance weighting
+    lam = sde.sigma(t) ** 2 - sde.sigma_min**2  # the default kernel-variance weighting
     dsm = (lam * (s + noise / std[:, None, None, None]).pow(2).flatten(1).sum(1)).mean()
     assert out.dsm.item() == pytest.approx(dsm.item(), rel=1e-5)
     assert out.penalty.item() == pytest.approx(code.abs().sum(1).mean().item(), rel=1e-6)
@@ -102,8 +124,9 @@ def test_code_changes_score_and_gradients_reach_encoder():
     a, _ = model(xt, std, code=torch.zeros(3, 3))
     b, _ = model(xt, std, code=torch.ones(3, 3))
     assert (a - b).abs().max() > 1e-4
-    out = representation_loss(model, torch.rand(6, 1, 8, 8), sde, reg_weight=1e-3,
-                              generator=torch.Generator().manual_seed(1))
+    out = representation_loss(
+        model, torch.rand(6, 1, 8, 8), sde, reg_weight=1e-3, generator=torch.Generator().manual_seed(1)
+    )
     out.loss.backward()
     grads = [p.grad for p in model.encoder.parameters()]
     assert all(g is not None for g in grads)
@@ -146,9 +169,9 @@ def test_frozen_phase_leaves_encoder_unchanged():
 def test_resume_mid_phase_equals_uninterrupted(tmp_path, phase):
     base = dict(code="probabilistic", t_sampling="fixed", fixed_t=0.6, checkpoint_every=1, **TINY)
     full = fit(ReprConfig(steps=4, frozen_steps=4, **base), tmp_path / "full")
-    if phase == 0:   # stopped after 2 of phase 1's 4 steps
+    if phase == 0:  # stopped after 2 of phase 1's 4 steps
         fit(ReprConfig(steps=2, **base), tmp_path / "cut")
-    else:            # stopped after 2 of phase 2's 4 steps
+    else:  # stopped after 2 of phase 2's 4 steps
         fit(ReprConfig(steps=4, frozen_steps=2, **base), tmp_path / "cut")
     resumed = fit(ReprConfig(steps=4, frozen_steps=4, **base), tmp_path / "cut")
     assert resumed.trainers[-1].start_step == (0 if phase == 0 else 2)
@@ -162,8 +185,17 @@ def test_resume_mid_phase_equals_uninterrupted(tmp_path, phase):
 
 def test_label_conditional_sampling_on_a_labelled_mixture():
     """Eq. 7 on the 8-Gaussian ring: samples for label k land in mode k."""
-    cfg = ReprConfig(dataset="ring8", n_train=4000, code="labels", steps=800, batch_size=256, lr=3e-3,
-                     progress=False, device="cpu", hidden=64)
+    cfg = ReprConfig(
+        dataset="ring8",
+        n_train=4000,
+        code="labels",
+        steps=800,
+        batch_size=256,
+        lr=3e-3,
+        progress=False,
+        device="cpu",
+        hidden=64,
+    )
     run = fit(cfg)
     labels = torch.arange(8).repeat_interleave(25)
     x = sample(run, run.condition(y=labels), steps=200, seed=0)
@@ -177,8 +209,18 @@ def test_label_conditional_sampling_on_digit_images():
     (1-nearest-neighbour classifier on the real training digits; chance is 0.1)."""
     from latentkit import metrics
 
-    cfg = ReprConfig(dataset="digits", image_size=8, code="labels", channels=(16, 32), num_res_blocks=1, steps=1200,
-                     batch_size=64, lr=2e-3, progress=False, device="cpu")
+    cfg = ReprConfig(
+        dataset="digits",
+        image_size=8,
+        code="labels",
+        channels=(16, 32),
+        num_res_blocks=1,
+        steps=1200,
+        batch_size=64,
+        lr=2e-3,
+        progress=False,
+        device="cpu",
+    )
     run = fit(cfg)
     asked = torch.arange(10).repeat_interleave(10)
     x = sample(run, run.condition(y=asked), steps=200, seed=0)
@@ -202,7 +244,7 @@ class _ExactScore(nn.Module):
 def test_dsm_against_constant_is_zero_for_the_exact_score_and_positive_without_a_code():
     run = fit(ReprConfig(code="none", steps=2, **TINY))
     cmp = dsm_against_constant(run, 0.5, repeats=4)
-    assert cmp.gap.value > 0                       # an untrained model is above the constant
+    assert cmp.gap.value > 0  # an untrained model is above the constant
     oracle = ReprRun(run.config, _ExactScore(run.empirical()), run.sde, run.train_data, run.num_classes)
     for t in (0.2, 0.5, 0.8):
         cmp = dsm_against_constant(oracle, t, repeats=2)
@@ -231,9 +273,16 @@ def test_chapter_parameters_become_configs():
     assert cfg.channels == (8, 16) and cfg.classes is None and cfg.image_size is None and cfg.lr == 0.01
     assert config_from_parameters({"classes": "0,1,2"}).classes == (0, 1, 2)
     runs = codes_configs({"uniform_steps": 7, "sigma_steps": 5, "frozen_steps": 3, "sigma_code": "probabilistic"})
-    assert (runs["uniform_t"].steps, runs["uniform_t"].frozen_steps, runs["uniform_t"].t_sampling) == (7, 0, "uniform_t")
-    assert (runs["uniform_sigma"].code, runs["uniform_sigma"].steps, runs["uniform_sigma"].frozen_steps) == \
-        ("probabilistic", 5, 3)
+    assert (runs["uniform_t"].steps, runs["uniform_t"].frozen_steps, runs["uniform_t"].t_sampling) == (
+        7,
+        0,
+        "uniform_t",
+    )
+    assert (runs["uniform_sigma"].code, runs["uniform_sigma"].steps, runs["uniform_sigma"].frozen_steps) == (
+        "probabilistic",
+        5,
+        3,
+    )
     assert runs["labels"].code == "labels" and runs["labels"].dataset == "ring8"
     sweep = sweep_configs({"sweep_t": "0.2,0.9", "seeds": 2, "seed": 3, "sweep_steps": 4, "compare_t": 0.5})
     assert sorted(sweep) == ["none", "t0.20_seed3", "t0.20_seed4", "t0.90_seed3", "t0.90_seed4"]
@@ -244,8 +293,18 @@ def test_chapter_parameters_become_configs():
 def test_train_sweep_preset_trains_every_run_and_reuses_them(tmp_path):
     from latentkit.score.represent import train_sweep_preset
 
-    params = {"dataset": "digits", "image_size": 8, "channels": "4,8", "n_train": 64, "batch_size": 8,
-              "sweep_t": "0.3", "seeds": 1, "sweep_steps": 2, "device": "cpu", "progress": False}
+    params = {
+        "dataset": "digits",
+        "image_size": 8,
+        "channels": "4,8",
+        "n_train": 64,
+        "batch_size": 8,
+        "sweep_t": "0.3",
+        "seeds": 1,
+        "sweep_steps": 2,
+        "device": "cpu",
+        "progress": False,
+    }
     runs = train_sweep_preset(params, tmp_path)
     assert sorted(runs) == ["none", "t0.30_seed0"]
     assert (tmp_path / "t0.30_seed0" / "phase_0" / "checkpoint.pt").exists()
@@ -287,8 +346,9 @@ class _PinnedOrFree(nn.Module):
 def test_sample_diversity_is_zero_when_the_code_pins_the_sample():
     run = fit(ReprConfig(code="deterministic", steps=0, latent_dim=1, **TINY))
     images = run.train_data.x[:2]
-    fake = ReprRun(run.config, CodeConditionedScore(_PinnedOrFree(images), run.encoder), run.sde, run.train_data,
-                   run.num_classes)
+    fake = ReprRun(
+        run.config, CodeConditionedScore(_PinnedOrFree(images), run.encoder), run.sde, run.train_data, run.num_classes
+    )
     pinned = sample_diversity(fake, torch.ones(2, 1), per_code=6, steps=300)
     free = sample_diversity(fake, -torch.ones(2, 1), per_code=6, steps=300)
     spread = (images[0] - images[1]).abs().mean().item() / 2

@@ -28,8 +28,15 @@ class ArrayDataset(torch.utils.data.Dataset):
     continuous coordinate, e.g. the Swiss roll position).
     """
 
-    def __init__(self, x: Tensor, y: Tensor | None = None, info: DatasetInfo | None = None, *,
-                 mixture: GaussianMixture | None = None, t: Tensor | None = None) -> None:
+    def __init__(
+        self,
+        x: Tensor,
+        y: Tensor | None = None,
+        info: DatasetInfo | None = None,
+        *,
+        mixture: GaussianMixture | None = None,
+        t: Tensor | None = None,
+    ) -> None:
         x = torch.as_tensor(x)
         self.x = x if x.is_floating_point() else x.float()
         self.y = None if y is None else torch.as_tensor(y).to(torch.int64)
@@ -38,8 +45,9 @@ class ArrayDataset(torch.utils.data.Dataset):
                 raise ValueError(f"{what} has {len(v)} entries but x has {len(self.x)}")
         if info is None:
             k = int(self.y.max()) + 1 if self.y is not None and len(self.y) else None
-            info = DatasetInfo("array", "train", tuple(self.x.shape[1:]), None, k,
-                               None if k is None else tuple(range(k)))
+            info = DatasetInfo(
+                "array", "train", tuple(self.x.shape[1:]), None, k, None if k is None else tuple(range(k))
+            )
         self.info, self.mixture, self.t = info, mixture, t
 
     def __len__(self) -> int:
@@ -54,12 +62,18 @@ class ArrayDataset(torch.utils.data.Dataset):
 
     def to(self, device: torch.device | str) -> ArrayDataset:
         move = lambda v: None if v is None else v.to(device)  # noqa: E731
-        return ArrayDataset(self.x.to(device), move(self.y), self.info,
-                            mixture=None if self.mixture is None else self.mixture.to(device), t=move(self.t))
+        return ArrayDataset(
+            self.x.to(device),
+            move(self.y),
+            self.info,
+            mixture=None if self.mixture is None else self.mixture.to(device),
+            t=move(self.t),
+        )
 
     @classmethod
-    def from_dataset(cls, ds: torch.utils.data.Dataset, n: int | None = None,
-                     generator: torch.Generator | None = None) -> ArrayDataset:
+    def from_dataset(
+        cls, ds: torch.utils.data.Dataset, n: int | None = None, generator: torch.Generator | None = None
+    ) -> ArrayDataset:
         """Materialise ``ds`` (or ``n`` examples drawn without replacement with ``generator``,
         default a generator seeded with 0, kept in dataset order). Labels of ``-1`` everywhere
         become ``y = None``; ``info`` (and ``mixture``/``t``) are carried over when present."""
@@ -82,8 +96,9 @@ class ArrayDataset(torch.utils.data.Dataset):
         x, y = _collate([ds[i] for i in idx.tolist()])
         y = None if bool((y == -1).all()) else y
         t = getattr(ds, "t", None)
-        return cls(x, y, getattr(ds, "info", None), mixture=getattr(ds, "mixture", None),
-                   t=None if t is None else t[idx])
+        return cls(
+            x, y, getattr(ds, "info", None), mixture=getattr(ds, "mixture", None), t=None if t is None else t[idx]
+        )
 
 
 def _collate(items: Sequence[tuple[Any, Any]]) -> tuple[Tensor, Tensor]:
@@ -95,8 +110,9 @@ def _collate(items: Sequence[tuple[Any, Any]]) -> tuple[Tensor, Tensor]:
 _RESIDENT_BYTES = 1 << 30  # uint8 images up to this size are copied to an accelerator once, not per batch
 
 
-def batch_sampler(dataset: torch.utils.data.Dataset, batch_size: int,
-                  device: torch.device | str = "cpu") -> Callable[[torch.Generator], tuple[Tensor, Tensor]]:
+def batch_sampler(
+    dataset: torch.utils.data.Dataset, batch_size: int, device: torch.device | str = "cpu"
+) -> Callable[[torch.Generator], tuple[Tensor, Tensor]]:
     """``sample(generator) -> (x, y)``: a batch drawn **uniformly with replacement**, using only
     ``generator`` (no state in the closure), so a resumed run that restores the generator draws the
     same batches. ``y`` is ``-1`` for unlabelled examples.
@@ -122,8 +138,7 @@ def batch_sampler(dataset: torch.utils.data.Dataset, batch_size: int,
     view = _cached_view(dataset)
     if isinstance(dataset, ArrayDataset):
         x = dataset.x.to(device)
-        y = (dataset.y if dataset.y is not None
-             else torch.full((total,), -1, dtype=torch.int64)).to(device)
+        y = (dataset.y if dataset.y is not None else torch.full((total,), -1, dtype=torch.int64)).to(device)
 
         def sample(generator: torch.Generator) -> tuple[Tensor, Tensor]:
             idx = indices(generator).to(device)
@@ -149,9 +164,11 @@ def batch_sampler(dataset: torch.utils.data.Dataset, batch_size: int,
                 idx = idx.to(device)
             return _uint8_to_float(xb, value_range), y[idx]
     else:
+
         def sample(generator: torch.Generator) -> tuple[Tensor, Tensor]:
             xb, yb = _collate([dataset[i] for i in indices(generator).tolist()])
             return xb.to(device), yb.to(device)
+
     return sample
 
 
@@ -160,8 +177,9 @@ def batch_sampler(dataset: torch.utils.data.Dataset, batch_size: int,
 _SPLIT_SEED = 1234  # fixed seed of the digits / mnist5k train/test split (never changes with `seed`)
 
 
-def _prepare_images(x: Tensor, max_value: float, *, size: int | None, channels: int | None,
-                    value_range: tuple[float, float]) -> Tensor:
+def _prepare_images(
+    x: Tensor, max_value: float, *, size: int | None, channels: int | None, value_range: tuple[float, float]
+) -> Tensor:
     """``(N, C, H, W)`` pixels in ``[0, max_value]`` -> float32 in ``value_range``: resize to ``size``
     (bilinear, antialiased; no overshoot), convert to ``channels``."""
     x = x.to(torch.float32) / max_value
@@ -207,8 +225,9 @@ def _stratified_split(name: str) -> dict[str, Tensor]:
     return {s: torch.cat(v) for s, v in parts.items()}
 
 
-def _small_images(name: str, split: str, n: int | None, classes: Sequence[int] | None, seed: int,
-                  transform: dict[str, Any]) -> ArrayDataset:
+def _small_images(
+    name: str, split: str, n: int | None, classes: Sequence[int] | None, seed: int, transform: dict[str, Any]
+) -> ArrayDataset:
     pixels, labels, max_value = _raw_small(name)
     idx = _stratified_split(name)[split]
     idx = idx[torch.randperm(len(idx), generator=torch.Generator().manual_seed(_derive_seed(seed, split)))]
@@ -216,7 +235,7 @@ def _small_images(name: str, split: str, n: int | None, classes: Sequence[int] |
     idx = idx[keep]
     count = _take_n(name, len(idx), n)
     x = _prepare_images(pixels[idx[:count]], max_value, **transform)
-    info = DatasetInfo(name, split, tuple(x.shape[1:]), transform["value_range"], len(kept), kept,
-                       tuple(str(c) for c in kept))
+    info = DatasetInfo(
+        name, split, tuple(x.shape[1:]), transform["value_range"], len(kept), kept, tuple(str(c) for c in kept)
+    )
     return ArrayDataset(x, y[:count], info)
-

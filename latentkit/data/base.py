@@ -15,8 +15,12 @@ from torch import Tensor
 POINT_SETS: tuple[str, ...] = ("swiss_roll", "ring8", "grid25", "gaussian_mixture")  # the 2-D point sets
 DATASETS: tuple[str, ...] = (
     *POINT_SETS,
-    "digits", "mnist5k",
-    "mnist", "fashion_mnist", "cifar10", "celeba",
+    "digits",
+    "mnist5k",
+    "mnist",
+    "fashion_mnist",
+    "cifar10",
+    "celeba",
 )
 
 
@@ -53,8 +57,9 @@ def _derive_seed(seed: int, split: str) -> int:
     return int(np.random.SeedSequence([seed, code]).generate_state(1)[0])
 
 
-def _select_classes(name: str, labels: Tensor, available: Sequence[int],
-                    classes: Sequence[int] | None) -> tuple[Tensor, Tensor, tuple[int, ...]]:
+def _select_classes(
+    name: str, labels: Tensor, available: Sequence[int], classes: Sequence[int] | None
+) -> tuple[Tensor, Tensor, tuple[int, ...]]:
     """Indices of examples whose label is in ``classes``, their relabelled labels, the kept ids."""
     if classes is None:
         return torch.arange(len(labels)), labels, tuple(available)
@@ -81,4 +86,3 @@ def _take_n(name: str, total: int, n: int | None) -> int:
     if n > total:
         raise ValueError(f"n={n} but {name!r} has only {total} examples in this split")
     return n
-

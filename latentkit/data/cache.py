@@ -73,8 +73,9 @@ class CachedImageDataset(torch.utils.data.Dataset):
     ``ArrayDataset.from_dataset`` materialises float32 ``.x`` (4x the bytes of the uint8 storage).
     """
 
-    def __init__(self, images: Tensor, indices: Tensor, y: Tensor | None, info: DatasetInfo,
-                 path: Path | None = None) -> None:
+    def __init__(
+        self, images: Tensor, indices: Tensor, y: Tensor | None, info: DatasetInfo, path: Path | None = None
+    ) -> None:
         if images.dtype != torch.uint8 or images.ndim != 4:
             raise ValueError(f"images must be uint8 (N, C, H, W), got {images.dtype} {tuple(images.shape)}")
         indices = torch.as_tensor(indices, dtype=torch.int64)
@@ -93,8 +94,10 @@ class CachedImageDataset(torch.utils.data.Dataset):
 
     def __repr__(self) -> str:
         info = self.info
-        return (f"CachedImageDataset({info.name!r}, split={info.split!r}, n={len(self)}, shape={info.shape}, "
-                f"path={None if self.path is None else str(self.path)!r})")
+        return (
+            f"CachedImageDataset({info.name!r}, split={info.split!r}, n={len(self)}, shape={info.shape}, "
+            f"path={None if self.path is None else str(self.path)!r})"
+        )
 
 
 def _cached_view(ds: torch.utils.data.Dataset) -> tuple[CachedImageDataset, Tensor, Tensor | None] | None:
@@ -137,9 +140,14 @@ def _write_cache(path: Path, payload: dict[str, Any]) -> None:
             os.fsync(f.fileno())
         images = payload["images"]
         meta = {k: payload[k] for k in ("format", "version", "key", "class_names", "attribute_names", "sources")}
-        meta.update(file=path.name, bytes=tmp[0].stat().st_size, count=len(images),
-                    image_shape=list(images.shape[1:]), dtype="uint8",
-                    created=datetime.now().astimezone().isoformat(timespec="seconds"))
+        meta.update(
+            file=path.name,
+            bytes=tmp[0].stat().st_size,
+            count=len(images),
+            image_shape=list(images.shape[1:]),
+            dtype="uint8",
+            created=datetime.now().astimezone().isoformat(timespec="seconds"),
+        )
         tmp[1].write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
         os.replace(tmp[0], path)
         os.replace(tmp[1], sidecar)
@@ -153,13 +161,14 @@ def _write_cache(path: Path, payload: dict[str, Any]) -> None:
 def _read_cache(path: Path, key: _CacheKey) -> tuple[dict[str, Any], str | None]:
     """The cache at ``path`` (images memory-mapped) and why it is stale (``None``: current).
     Raises :class:`DatasetCacheError` for a corrupt or foreign file."""
-    fix = (f"delete it (and {path.with_suffix('.json').name}); the next load rebuilds it from the "
-           f"torchvision files")
+    fix = f"delete it (and {path.with_suffix('.json').name}); the next load rebuilds it from the torchvision files"
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as err:  # truncated zip, bad pickle, unreadable file ...
-        raise DatasetCacheError(f"dataset cache {path} is corrupt or unreadable ({type(err).__name__}: "
-                                f"{str(err).splitlines()[0][:200] if str(err) else ''}); {fix}") from err
+        raise DatasetCacheError(
+            f"dataset cache {path} is corrupt or unreadable ({type(err).__name__}: "
+            f"{str(err).splitlines()[0][:200] if str(err) else ''}); {fix}"
+        ) from err
     if not isinstance(payload, dict) or payload.get("format") != _CACHE_FORMAT:
         raise DatasetCacheError(f"{path} is not a latentkit dataset cache; {fix}")
     if payload.get("version") != _CACHE_VERSION:
@@ -168,9 +177,12 @@ def _read_cache(path: Path, key: _CacheKey) -> tuple[dict[str, Any], str | None]
     if payload.get("key") != expected:
         raise DatasetCacheError(f"{path} holds {payload.get('key')}, not {expected}; {fix}")
     table = ("labels", "attributes", "source_index")
-    if (not isinstance(images, Tensor) or images.dtype != torch.uint8
-            or tuple(images.shape[1:]) != (key.channels, key.size, key.size)
-            or any(payload.get(k) is not None and len(payload[k]) != len(images) for k in table)):
+    if (
+        not isinstance(images, Tensor)
+        or images.dtype != torch.uint8
+        or tuple(images.shape[1:]) != (key.channels, key.size, key.size)
+        or any(payload.get(k) is not None and len(payload[k]) != len(images) for k in table)
+    ):
         raise DatasetCacheError(f"{path} has inconsistent contents; {fix}")
     return payload, None
 
@@ -184,8 +196,9 @@ def _stale_sources(payload: dict[str, Any], root: Path) -> str | None:
     return None
 
 
-def _cached_payload(key: _CacheKey, root: Path, download: bool,
-                    workers: int | None = None) -> tuple[dict[str, Any], Path | None]:
+def _cached_payload(
+    key: _CacheKey, root: Path, download: bool, workers: int | None = None
+) -> tuple[dict[str, Any], Path | None]:
     """The cache of ``key`` under ``root``: read when present and current, else decoded from the
     torchvision files and written. Returns the payload and its file (``None``: could not be written)."""
     path = key.path(root)
@@ -198,9 +211,11 @@ def _cached_payload(key: _CacheKey, root: Path, download: bool,
         if stale is None:
             return payload
         if _missing_files(key.name, root):
-            raise DatasetCacheError(f"dataset cache {path} is stale ({stale}) and the torchvision files to "
-                                    f"rebuild it are not all in {root / _TV[key.name][1]}; delete the cache or "
-                                    f"put the files there")
+            raise DatasetCacheError(
+                f"dataset cache {path} is stale ({stale}) and the torchvision files to "
+                f"rebuild it are not all in {root / _TV[key.name][1]}; delete the cache or "
+                f"put the files there"
+            )
         warnings.warn(f"rebuilding the dataset cache {path}: {stale}", stacklevel=4)
         return None
 
@@ -232,17 +247,24 @@ def _build_lock(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _build_payload(key: _CacheKey, root: Path, download: bool, workers: int | None,
-                   path: Path) -> tuple[dict[str, Any], Path | None]:
+def _build_payload(
+    key: _CacheKey, root: Path, download: bool, workers: int | None, path: Path
+) -> tuple[dict[str, Any], Path | None]:
     base = _open_torchvision(key.name, key.split, root, download, path)
-    payload = {"format": _CACHE_FORMAT, "version": _CACHE_VERSION, "key": dataclasses.asdict(key),
-               **_label_table(key.name, base), "sources": _source_stats(key.name, root)}
+    payload = {
+        "format": _CACHE_FORMAT,
+        "version": _CACHE_VERSION,
+        "key": dataclasses.asdict(key),
+        **_label_table(key.name, base),
+        "sources": _source_stats(key.name, root),
+    }
     payload["images"] = _decode_all(base, key, workers)
     try:
         _write_cache(path, payload)
     except OSError as err:
-        warnings.warn(f"could not write the dataset cache {path} ({err}); using the decoded images without "
-                      f"saving them", stacklevel=3)
+        warnings.warn(
+            f"could not write the dataset cache {path} ({err}); using the decoded images without saving them",
+            stacklevel=3,
+        )
         return payload, None
     return payload, path
-

@@ -27,8 +27,14 @@ from latentkit.data.torchvision_sets import (
 )
 
 
-def _select(key: _CacheKey, table: dict[str, Any], n: int | None, classes: Sequence[int] | None, seed: int,
-            attribute: str | None) -> tuple[Tensor, Tensor | None, tuple[int, ...] | None, tuple[str, ...] | None]:
+def _select(
+    key: _CacheKey,
+    table: dict[str, Any],
+    n: int | None,
+    classes: Sequence[int] | None,
+    seed: int,
+    attribute: str | None,
+) -> tuple[Tensor, Tensor | None, tuple[int, ...] | None, tuple[str, ...] | None]:
     """Positions kept in the split, their (relabelled) labels, the kept class ids and names."""
     name = key.name
     class_names: tuple[str, ...] | None
@@ -36,8 +42,9 @@ def _select(key: _CacheKey, table: dict[str, Any], n: int | None, classes: Seque
         names = list(table["attribute_names"])
         if attribute is None:
             if classes is not None:
-                raise ValueError("'celeba' is unlabelled unless attribute= names one of its 40 attributes; "
-                                 "classes needs attribute")
+                raise ValueError(
+                    "'celeba' is unlabelled unless attribute= names one of its 40 attributes; classes needs attribute"
+                )
             labels, available, class_names = None, None, None
         else:
             _choices("CelebA attribute", attribute, names)
@@ -59,17 +66,32 @@ def _select(key: _CacheKey, table: dict[str, Any], n: int | None, classes: Seque
     return idx, y, kept, class_names
 
 
-def _torchvision(key: _CacheKey, root: Path, download: bool, cache: bool, n: int | None,
-                 classes: Sequence[int] | None, seed: int, value_range: tuple[float, float],
-                 attribute: str | None) -> CachedImageDataset | TorchvisionDataset:
+def _torchvision(
+    key: _CacheKey,
+    root: Path,
+    download: bool,
+    cache: bool,
+    n: int | None,
+    classes: Sequence[int] | None,
+    seed: int,
+    value_range: tuple[float, float],
+    attribute: str | None,
+) -> CachedImageDataset | TorchvisionDataset:
     if cache:
         table, path = _cached_payload(key, root, download)
     else:
         base = _open_torchvision(key.name, key.split, root, download)
         table = _label_table(key.name, base)
     idx, y, kept, class_names = _select(key, table, n, classes, seed, attribute)
-    info = DatasetInfo(key.name, key.split, (key.channels, key.size, key.size), value_range,
-                       None if kept is None else len(kept), kept, class_names)
+    info = DatasetInfo(
+        key.name,
+        key.split,
+        (key.channels, key.size, key.size),
+        value_range,
+        None if kept is None else len(kept),
+        kept,
+        class_names,
+    )
     if cache:
         return CachedImageDataset(table["images"], idx, y, info, path)
     return TorchvisionDataset(base, idx, y, info, key)
@@ -85,9 +107,18 @@ def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def _check_arguments(name: str, split: str, n: int | None, size: int | None, channels: int | None,
-                     value_range: tuple[float, float], seed: int, cache: bool, options: dict[str, Any],
-                     download: bool = False) -> tuple[dict[str, Any], tuple[float, float] | None]:
+def _check_arguments(
+    name: str,
+    split: str,
+    n: int | None,
+    size: int | None,
+    channels: int | None,
+    value_range: tuple[float, float],
+    seed: int,
+    cache: bool,
+    options: dict[str, Any],
+    download: bool = False,
+) -> tuple[dict[str, Any], tuple[float, float] | None]:
     """Validate :func:`load`'s arguments; returns the dataset's options (defaults filled in) and the
     value range as floats (``None`` for point sets)."""
     _choices("dataset", name, DATASETS)
@@ -95,8 +126,7 @@ def _check_arguments(name: str, split: str, n: int | None, size: int | None, cha
     valid_opts = _OPTIONS.get(name, {})
     for key in options:
         if key not in valid_opts:
-            raise ValueError(f"unknown option {key!r} for {name!r}; valid options: "
-                             f"{', '.join(valid_opts) or 'none'}")
+            raise ValueError(f"unknown option {key!r} for {name!r}; valid options: {', '.join(valid_opts) or 'none'}")
     if n is not None and (not _is_int(n) or n < 1):
         raise ValueError(f"n must be a positive int or None, got {n!r}")
     if not _is_int(seed) or seed < 0:
@@ -131,10 +161,21 @@ def _data_root(root: str | Path | None) -> Path:
     return default_root() if root is None else Path(root).expanduser()
 
 
-def load(name: str, split: str = "train", *, root: str | Path | None = None, download: bool = False,
-         n: int | None = None, size: int | None = None, channels: int | None = None,
-         value_range: tuple[float, float] = (0.0, 1.0), classes: Sequence[int] | None = None,
-         seed: int = 0, cache: bool = True, **options: Any) -> torch.utils.data.Dataset:
+def load(
+    name: str,
+    split: str = "train",
+    *,
+    root: str | Path | None = None,
+    download: bool = False,
+    n: int | None = None,
+    size: int | None = None,
+    channels: int | None = None,
+    value_range: tuple[float, float] = (0.0, 1.0),
+    classes: Sequence[int] | None = None,
+    seed: int = 0,
+    cache: bool = True,
+    **options: Any,
+) -> torch.utils.data.Dataset:
     """Load dataset ``name`` (one of :data:`DATASETS`); see the module docstring for each one.
 
     Arguments:
@@ -169,9 +210,17 @@ def load(name: str, split: str = "train", *, root: str | Path | None = None, dow
     return _torchvision(key, _data_root(root), download, cache, n, classes, seed, vrange, opts.get("attribute"))
 
 
-def build_cache(name: str, split: str = "train", *, root: str | Path | None = None, download: bool = False,
-                size: int | None = None, channels: int | None = None, workers: int | None = None,
-                **options: Any) -> Path:
+def build_cache(
+    name: str,
+    split: str = "train",
+    *,
+    root: str | Path | None = None,
+    download: bool = False,
+    size: int | None = None,
+    channels: int | None = None,
+    workers: int | None = None,
+    **options: Any,
+) -> Path:
     """Decode torchvision set ``name`` / ``split`` once into its uint8 cache under ``root`` and return
     the cache file (a current cache is reused as is). ``size``, ``channels`` and ``crop=`` (CelebA) are
     as in :func:`load`, whose first call with ``cache=True`` does the same; :func:`load`'s selection
@@ -181,15 +230,26 @@ def build_cache(name: str, split: str = "train", *, root: str | Path | None = No
     :func:`load`, and ``OSError`` when the file cannot be written.
     """
     if name not in _TV:
-        raise ValueError(f"unknown dataset {name!r} for build_cache (name): only the torchvision sets are cached; "
-                         f"valid: {', '.join(map(repr, _TV))}")
+        raise ValueError(
+            f"unknown dataset {name!r} for build_cache (name): only the torchvision sets are cached; "
+            f"valid: {', '.join(map(repr, _TV))}"
+        )
     if workers is not None and (not _is_int(workers) or workers < 0):
         raise ValueError(f"workers must be a non-negative int or None, got {workers!r}")
     selection = {k: options.pop(k) for k in ("n", "classes", "seed", "value_range", "cache") if k in options}
     options.pop("attribute", None)  # every attribute is cached
-    opts, _ = _check_arguments(name, split, selection.get("n"), size, channels,
-                               selection.get("value_range", (0.0, 1.0)), selection.get("seed", 0), True, options,
-                               download)
+    opts, _ = _check_arguments(
+        name,
+        split,
+        selection.get("n"),
+        size,
+        channels,
+        selection.get("value_range", (0.0, 1.0)),
+        selection.get("seed", 0),
+        True,
+        options,
+        download,
+    )
     key, root = _cache_key(name, split, size, channels, opts), _data_root(root)
     _, path = _cached_payload(key, root, download, workers)
     if path is None:
@@ -220,8 +280,18 @@ def check_available(name: str, split: str = "train", *, root: str | Path | None 
     """
     kw = {k: options.pop(k) for k in _LOAD_KEYWORDS if k in options}
     size, channels, cache = kw.get("size"), kw.get("channels"), kw.get("cache", True)
-    opts, _ = _check_arguments(name, split, kw.get("n"), size, channels, kw.get("value_range", (0.0, 1.0)),
-                               kw.get("seed", 0), cache, options, kw.get("download", False))
+    opts, _ = _check_arguments(
+        name,
+        split,
+        kw.get("n"),
+        size,
+        channels,
+        kw.get("value_range", (0.0, 1.0)),
+        kw.get("seed", 0),
+        cache,
+        options,
+        kw.get("download", False),
+    )
     if name not in _TV or kw.get("download", False):
         return
     root_path = _data_root(root)

@@ -70,35 +70,43 @@ class GaussianMixture:
         if not means.is_floating_point():
             means = means.to(torch.get_default_dtype())
         if means.ndim < 2 or min(means.shape) < 1:
-            raise _checks.error(where, "means", "of shape (K, D) or (K, *event) with K >= 1 and D >= 1",
-                                f"shape {tuple(means.shape)}")
+            raise _checks.error(
+                where, "means", "of shape (K, D) or (K, *event) with K >= 1 and D >= 1", f"shape {tuple(means.shape)}"
+            )
         k = means.shape[0]
         event = tuple(means.shape[1:]) if self.event_shape is None else tuple(int(d) for d in self.event_shape)
         means = means.reshape(k, -1)
         if math.prod(event) != means.shape[1] or min(event, default=0) < 1:
-            raise _checks.error(where, "event_shape", f"a shape of {means.shape[1]} values (one point of means)",
-                                repr(self.event_shape))
+            raise _checks.error(
+                where, "event_shape", f"a shape of {means.shape[1]} values (one point of means)", repr(self.event_shape)
+            )
         stds = torch.as_tensor(self.stds, dtype=means.dtype, device=means.device)
         stds = stds.expand(k).clone() if stds.ndim == 0 else stds
-        weights = (torch.full((k,), 1.0 / k, dtype=means.dtype, device=means.device) if self.weights is None
-                   else torch.as_tensor(self.weights, dtype=means.dtype, device=means.device))
+        weights = (
+            torch.full((k,), 1.0 / k, dtype=means.dtype, device=means.device)
+            if self.weights is None
+            else torch.as_tensor(self.weights, dtype=means.dtype, device=means.device)
+        )
         for name, v in (("stds", stds), ("weights", weights)):
             if v.shape != (k,):
-                raise _checks.error(where, name, f"of shape ({k},) (one per component of means)",
-                                    f"shape {tuple(v.shape)}")
+                raise _checks.error(
+                    where, name, f"of shape ({k},) (one per component of means)", f"shape {tuple(v.shape)}"
+                )
         known = means.device.type != "meta"  # values are unknown on the meta device
         if known:
             _checks.finite(where, "means", means)
             ok = torch.isfinite(stds) & (stds >= 0)
             if not bool(ok.all()):
-                raise _checks.error(where, "stds", "finite and >= 0 (positive; 0 makes a component a point mass)",
-                                    _first_bad(stds, ok))
+                raise _checks.error(
+                    where, "stds", "finite and >= 0 (positive; 0 makes a component a point mass)", _first_bad(stds, ok)
+                )
             ok = torch.isfinite(weights) & (weights >= 0)
             if not bool(ok.all()):
                 raise _checks.error(where, "weights", "finite and >= 0, summing to 1", _first_bad(weights, ok))
             if abs(float(weights.sum()) - 1) > _WEIGHT_TOLERANCE:
-                raise _checks.error(where, "weights", f"{k} non-negative numbers summing to 1",
-                                    f"a sum of {float(weights.sum())!r}")
+                raise _checks.error(
+                    where, "weights", f"{k} non-negative numbers summing to 1", f"a sum of {float(weights.sum())!r}"
+                )
         object.__setattr__(self, "means", means)
         object.__setattr__(self, "stds", stds)
         object.__setattr__(self, "weights", weights)
@@ -139,17 +147,22 @@ class GaussianMixture:
         """The mixture restricted to ``components`` (in that order), weights renormalised."""
         idx = torch.as_tensor(list(components), dtype=torch.int64)
         if idx.ndim != 1 or not len(idx) or bool(((idx < 0) | (idx >= self.num_components)).any()):
-            raise _checks.error(f"{type(self).__name__}.subset", "components",
-                                f"a non-empty sequence of component indices in 0..{self.num_components - 1}",
-                                repr(components))
+            raise _checks.error(
+                f"{type(self).__name__}.subset",
+                "components",
+                f"a non-empty sequence of component indices in 0..{self.num_components - 1}",
+                repr(components),
+            )
         idx = idx.to(self.means.device)
         w = self.weights[idx]
         return type(self)(self.means[idx], self.stds[idx], w / w.sum(), event_shape=self.event_shape)
 
     def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> GaussianMixture:
         """A copy on ``device`` and / or in ``dtype``."""
-        return type(self)(*(t.to(device=device, dtype=dtype) for t in (self.means, self.stds, self.weights)),
-                          event_shape=self.event_shape)
+        return type(self)(
+            *(t.to(device=device, dtype=dtype) for t in (self.means, self.stds, self.weights)),
+            event_shape=self.event_shape,
+        )
 
     # -- moments and draws ------------------------------------------------------------------------
     @property
@@ -169,8 +182,9 @@ class GaussianMixture:
     @property
     def covariance(self) -> Tensor:
         """Exact covariance :math:`\\sum_k w_k (\\sigma_k^2 I + \\mu_k\\mu_k^T) - \\bar\\mu\\bar\\mu^T`, ``(D, D)``."""
-        second = (self.weights * self.stds**2).sum() * torch.eye(self.dim, dtype=self.means.dtype,
-                                                                 device=self.means.device)
+        second = (self.weights * self.stds**2).sum() * torch.eye(
+            self.dim, dtype=self.means.dtype, device=self.means.device
+        )
         second = second + (self.weights[:, None] * self.means).T @ self.means
         return second - torch.outer(self.mean, self.mean)
 
@@ -184,8 +198,12 @@ class GaussianMixture:
         on its own device, in the dtype of ``means``: ``mu_k + tau_k * eps``."""
         n = _checks.integer(f"{type(self).__name__}.sample", "n", n, low=1)
         dev = self.means.device
-        labels = torch.multinomial(self.weights.to(generator.device if generator is not None else dev), n,
-                                   replacement=True, generator=generator).to(dev)
+        labels = torch.multinomial(
+            self.weights.to(generator.device if generator is not None else dev),
+            n,
+            replacement=True,
+            generator=generator,
+        ).to(dev)
         eps = randn((n, self.dim), generator=generator, device=dev, dtype=self.means.dtype)
         x = self.means[labels] + self.stds[labels, None] * eps
         return x.reshape(n, *self.event_shape), labels
@@ -195,18 +213,30 @@ class GaussianMixture:
         """``x`` ``(..., *event)`` as float64 ``(B, D)``, and the kernel std as float64 ``(B,)``."""
         nb = x.dim() - len(self.event_shape)
         if nb < 0 or tuple(x.shape[nb:]) != self.event_shape:
-            raise _checks.error(where, "x", f"of shape (..., {', '.join(map(str, self.event_shape))}) (points of "
-                                f"the mixture's dimension {self.dim})", f"shape {tuple(x.shape)}")
+            raise _checks.error(
+                where,
+                "x",
+                f"of shape (..., {', '.join(map(str, self.event_shape))}) (points of "
+                f"the mixture's dimension {self.dim})",
+                f"shape {tuple(x.shape)}",
+            )
         xf = x.reshape(-1, self.dim).to(torch.float64)
         s = torch.as_tensor(std, dtype=torch.float64, device=self.means.device)
         if s.dim() and tuple(s.shape) != tuple(x.shape[:nb]):
-            raise _checks.error(where, "std", f"a scalar or of shape {tuple(x.shape[:nb])} (one per point of x)",
-                                f"shape {tuple(s.shape)}")
+            raise _checks.error(
+                where,
+                "std",
+                f"a scalar or of shape {tuple(x.shape[:nb])} (one per point of x)",
+                f"shape {tuple(s.shape)}",
+            )
         if s.device.type != "meta":  # one wait for the device per call
             ok = torch.isfinite(s) & ((s > 0) if self._point_masses else (s >= 0))
             if not bool(ok.all()):
-                expected = ("finite and > 0 (the mixture has point masses, which have no density at std 0)"
-                            if self._point_masses else "finite and >= 0")
+                expected = (
+                    "finite and > 0 (the mixture has point masses, which have no density at std 0)"
+                    if self._point_masses
+                    else "finite and >= 0"
+                )
                 raise _checks.error(where, "std", expected, _first_bad(s, ok))
         return xf, (s.expand(xf.shape[0]) if s.dim() == 0 else s.reshape(-1))
 
@@ -215,8 +245,11 @@ class GaussianMixture:
         means = self.means.to(torch.float64)
         var = self.stds.to(torch.float64)[None, :] ** 2 + s[:, None] ** 2
         sq = (x.pow(2).sum(1, keepdim=True) - 2 * x @ means.T + means.pow(2).sum(1)[None, :]).clamp_min(0.0)
-        logits = (self.weights.to(torch.float64).log()[None, :] - 0.5 * self.dim * torch.log(2 * math.pi * var)
-                  - 0.5 * sq / var)
+        logits = (
+            self.weights.to(torch.float64).log()[None, :]
+            - 0.5 * self.dim * torch.log(2 * math.pi * var)
+            - 0.5 * sq / var
+        )
         return logits, var
 
     def log_prob(self, x: Tensor, std: Tensor | float = 0.0) -> Tensor:
@@ -224,13 +257,13 @@ class GaussianMixture:
         point; 0: the mixture itself), shape ``x.shape[:-len(event)]``, in ``x``'s dtype."""
         xf, s = self._batch(f"{type(self).__name__}.log_prob", x, std)
         logits, _ = self._logits(xf, s)
-        return torch.logsumexp(logits, 1).reshape(x.shape[:x.dim() - len(self.event_shape)]).to(x.dtype)
+        return torch.logsumexp(logits, 1).reshape(x.shape[: x.dim() - len(self.event_shape)]).to(x.dtype)
 
     def responsibilities(self, x: Tensor, std: Tensor | float = 0.0) -> Tensor:
         """``r_k(x) = p(component k | x_s = x)``, shape ``(..., K)``, float64."""
         xf, s = self._batch(f"{type(self).__name__}.responsibilities", x, std)
         logits, _ = self._logits(xf, s)
-        return torch.softmax(logits, 1).reshape(*x.shape[:x.dim() - len(self.event_shape)], -1)
+        return torch.softmax(logits, 1).reshape(*x.shape[: x.dim() - len(self.event_shape)], -1)
 
     def denoise(self, x: Tensor, std: Tensor | float) -> Tensor:
         """The posterior mean ``E[x_0 | x_s = x]`` (the optimal denoiser), float64, shape of ``x``: the
@@ -238,8 +271,8 @@ class GaussianMixture:
         xf, s = self._batch(f"{type(self).__name__}.denoise", x, std)
         logits, var = self._logits(xf, s)
         r = torch.softmax(logits, 1)
-        a = s[:, None] ** 2 / var                                   # weight of mu_k in m_k
-        b = self.stds.to(torch.float64)[None, :] ** 2 / var         # weight of x_s in m_k
+        a = s[:, None] ** 2 / var  # weight of mu_k in m_k
+        b = self.stds.to(torch.float64)[None, :] ** 2 / var  # weight of x_s in m_k
         mean = (r * a) @ self.means.to(torch.float64) + (r * b).sum(1, keepdim=True) * xf
         return mean.reshape(x.shape)
 

@@ -24,8 +24,9 @@ _OPTIONS: dict[str, dict[str, Any]] = {  # each point set's options and their de
 }
 
 
-def _points(name: str, split: str, n: int | None, classes: Sequence[int] | None, seed: int,
-            opts: dict[str, Any]) -> ArrayDataset:
+def _points(
+    name: str, split: str, n: int | None, classes: Sequence[int] | None, seed: int, opts: dict[str, Any]
+) -> ArrayDataset:
     n = _SYNTHETIC_N[split] if n is None else n
     g_seed = _derive_seed(seed, split)
     if name == "swiss_roll":
@@ -48,8 +49,9 @@ def _points(name: str, split: str, n: int | None, classes: Sequence[int] | None,
             raise ValueError("give either mixture= or means=/stds=/weights=, not both")
         mix = opts["mixture"]
         if not isinstance(mix, GaussianMixture):
-            raise _checks.error("load('gaussian_mixture')", "mixture", "a latentkit.data.GaussianMixture",
-                                type(mix).__name__)
+            raise _checks.error(
+                "load('gaussian_mixture')", "mixture", "a latentkit.data.GaussianMixture", type(mix).__name__
+            )
     else:
         if opts["means"] is None or opts["stds"] is None:
             raise ValueError("'gaussian_mixture' needs mixture=GaussianMixture(...) or means= and stds=")

@@ -19,22 +19,38 @@ if TYPE_CHECKING:
     from latentkit.data.cache import _CacheKey
 
 _TV = {  # name -> (torchvision class, folder under root, files it needs there, how to get them)
-    "mnist": ("MNIST", "MNIST/raw", ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-                                     "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
-              "the four uncompressed IDX files (gunzip the .gz files of http://yann.lecun.com/exdb/mnist/)"),
-    "fashion_mnist": ("FashionMNIST", "FashionMNIST/raw",
-                      ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-                       "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
-                      "the four uncompressed IDX files of https://github.com/zalandoresearch/fashion-mnist"),
-    "cifar10": ("CIFAR10", "cifar-10-batches-py",
-                ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5",
-                 "test_batch", "batches.meta"),
-                "the extracted cifar-10-python.tar.gz of https://www.cs.toronto.edu/~kriz/cifar.html"),
-    "celeba": ("CelebA", "celeba",
-               ("img_align_celeba", "list_attr_celeba.txt", "identity_CelebA.txt", "list_bbox_celeba.txt",
-                "list_landmarks_align_celeba.txt", "list_eval_partition.txt"),
-               "the extracted img_align_celeba.zip and the five list files of "
-               "https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html (download=True needs the gdown package)"),
+    "mnist": (
+        "MNIST",
+        "MNIST/raw",
+        ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+        "the four uncompressed IDX files (gunzip the .gz files of http://yann.lecun.com/exdb/mnist/)",
+    ),
+    "fashion_mnist": (
+        "FashionMNIST",
+        "FashionMNIST/raw",
+        ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+        "the four uncompressed IDX files of https://github.com/zalandoresearch/fashion-mnist",
+    ),
+    "cifar10": (
+        "CIFAR10",
+        "cifar-10-batches-py",
+        ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch", "batches.meta"),
+        "the extracted cifar-10-python.tar.gz of https://www.cs.toronto.edu/~kriz/cifar.html",
+    ),
+    "celeba": (
+        "CelebA",
+        "celeba",
+        (
+            "img_align_celeba",
+            "list_attr_celeba.txt",
+            "identity_CelebA.txt",
+            "list_bbox_celeba.txt",
+            "list_landmarks_align_celeba.txt",
+            "list_eval_partition.txt",
+        ),
+        "the extracted img_align_celeba.zip and the five list files of "
+        "https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html (download=True needs the gdown package)",
+    ),
 }
 _NATIVE = {"mnist": (1, 28), "fashion_mnist": (1, 28), "cifar10": (3, 32), "celeba": (3, 64)}  # channels, default size
 
@@ -44,19 +60,23 @@ def default_root() -> Path:
     return Path(os.environ.get("LATENTKIT_DATA") or Path.home() / ".cache" / "latentkit" / "data").expanduser()
 
 
-def _not_found(name: str, root: Path, found: str, cache_file: Path | None = None,
-               download_error: Exception | None = None) -> DatasetNotFoundError:
+def _not_found(
+    name: str, root: Path, found: str, cache_file: Path | None = None, download_error: Exception | None = None
+) -> DatasetNotFoundError:
     _, folder, files, how = _TV[name]
     tried = f"download=True failed ({download_error}). " if download_error is not None else ""
     cached = ""
     if cache_file is not None:
         others = sorted(p.name for p in cache_file.parent.glob(f"{name}-*.pt")) if cache_file.parent.is_dir() else []
-        cached = (f" A decoded cache {cache_file} (written by the first load from those files; it can be copied "
-                  f"between machines) would do instead; caches of {name!r} there: {', '.join(others) or 'none'}.")
+        cached = (
+            f" A decoded cache {cache_file} (written by the first load from those files; it can be copied "
+            f"between machines) would do instead; caches of {name!r} there: {', '.join(others) or 'none'}."
+        )
     return DatasetNotFoundError(
         f"{name!r} not found in {root / folder} ({found}). {tried}Get it with load({name!r}, download=True, "
         f"root={str(root)!r}) on a machine with internet access, or put {how} there: "
-        f"{', '.join(files)}. The root defaults to $LATENTKIT_DATA or ~/.cache/latentkit/data.{cached}")
+        f"{', '.join(files)}. The root defaults to $LATENTKIT_DATA or ~/.cache/latentkit/data.{cached}"
+    )
 
 
 def _missing_files(name: str, root: Path) -> list[str]:
@@ -74,8 +94,11 @@ def _open_torchvision(name: str, split: str, root: Path, download: bool, cache_f
         return cls(str(root), download=download, **kwargs)
     except (RuntimeError, OSError, ImportError) as err:
         missing = _missing_files(name, root)
-        found = (f"missing: {', '.join(missing)}" if missing
-                 else "all files are there but torchvision rejected them (integrity/md5 check failed)")
+        found = (
+            f"missing: {', '.join(missing)}"
+            if missing
+            else "all files are there but torchvision rejected them (integrity/md5 check failed)"
+        )
         raise _not_found(name, root, found, cache_file, err if download else None) from err
 
 
@@ -84,12 +107,21 @@ def _label_table(name: str, base: Any) -> dict[str, Any]:
     as 0/1, their names; others: class ids and names), and each example's index in the full dataset."""
     if name == "celeba":
         stems = [Path(f).stem for f in base.filename]
-        source = ([int(s) - 1 for s in stems] if all(s.isdigit() for s in stems) else range(len(stems)))
-        return {"labels": None, "class_names": None, "attributes": base.attr.to(torch.uint8),
-                "attribute_names": [a for a in base.attr_names if a],
-                "source_index": torch.as_tensor(list(source), dtype=torch.int64)}
-    return {"labels": torch.as_tensor(base.targets, dtype=torch.int64), "class_names": list(base.classes),
-            "attributes": None, "attribute_names": None, "source_index": torch.arange(len(base))}
+        source = [int(s) - 1 for s in stems] if all(s.isdigit() for s in stems) else range(len(stems))
+        return {
+            "labels": None,
+            "class_names": None,
+            "attributes": base.attr.to(torch.uint8),
+            "attribute_names": [a for a in base.attr_names if a],
+            "source_index": torch.as_tensor(list(source), dtype=torch.int64),
+        }
+    return {
+        "labels": torch.as_tensor(base.targets, dtype=torch.int64),
+        "class_names": list(base.classes),
+        "attributes": None,
+        "attribute_names": None,
+        "source_index": torch.arange(len(base)),
+    }
 
 
 class TorchvisionDataset(torch.utils.data.Dataset):
@@ -222,16 +254,17 @@ def _decode_all(base: Any, key: _CacheKey, workers: int | None) -> Tensor:
     workers = _decode_workers(n) if workers is None else workers
     chunks: Any
     if key.name != "celeba":
-        chunks = (_transform_uint8(_raw_images(base, key.name, i, i + 4096), size=key.size, channels=key.channels)
-                  for i in range(0, n, 4096))
+        chunks = (
+            _transform_uint8(_raw_images(base, key.name, i, i + 4096), size=key.size, channels=key.channels)
+            for i in range(0, n, 4096)
+        )
     elif workers > 0:  # batches collated in the worker processes
         chunks = torch.utils.data.DataLoader(_Decoded(base, key), batch_size=128, num_workers=workers)
     else:
         chunks = (_decode(base, key, j)[None] for j in range(n))
     for chunk in chunks:
-        out[done:done + len(chunk)] = chunk.numpy()
+        out[done : done + len(chunk)] = chunk.numpy()
         done += len(chunk)
         bar.update(len(chunk))
     bar.close()
     return images
-

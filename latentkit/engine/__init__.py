@@ -67,14 +67,28 @@ Example:
     (200, True)
 """
 
+from latentkit.engine.checkpoint import (
+    CHECKPOINT_FORMAT,
+    CheckpointError,
+    NonFiniteGradientError,
+    NonFiniteLossError,
+    TrainingInterrupted,
+    load_checkpoint,
+    save_checkpoint,
+)
 from latentkit.engine.config import check_fields, from_params
-from latentkit.engine.checkpoint import (CHECKPOINT_FORMAT, CheckpointError, NonFiniteGradientError, NonFiniteLossError,
-                                        TrainingInterrupted, load_checkpoint, save_checkpoint)
 from latentkit.engine.ema import EMA
 from latentkit.engine.lock import RunLock, RunLockedError
 from latentkit.engine.logs import MetricsLogger, progress, read_metrics
-from latentkit.engine.runtime import (DistInfo, autocast, barrier, cleanup_distributed, init_distributed, seed_everything,
-                                      select_device)
+from latentkit.engine.runtime import (
+    DistInfo,
+    autocast,
+    barrier,
+    cleanup_distributed,
+    init_distributed,
+    seed_everything,
+    select_device,
+)
 from latentkit.engine.steps import module_device, phase_dirs, warmup_schedule
 from latentkit.engine.trainer import TrainConfig, Trainer, fit_loss
 

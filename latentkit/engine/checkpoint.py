@@ -36,8 +36,15 @@ class NonFiniteLossError(FloatingPointError):
     good checkpoint on disk, or ``None``) repeat what the message says.
     """
 
-    def __init__(self, message: str, *, metric: str | None = None, value: float | None = None,
-                 step: int | None = None, checkpoint: Path | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        metric: str | None = None,
+        value: float | None = None,
+        step: int | None = None,
+        checkpoint: Path | None = None,
+    ):
         super().__init__(message)
         self.metric, self.value, self.step, self.checkpoint = metric, value, step, checkpoint
 
@@ -49,8 +56,15 @@ class NonFiniteGradientError(NonFiniteLossError):
     names the optimizer.
     """
 
-    def __init__(self, message: str, *, optimizer: str, value: float | None = None, step: int | None = None,
-                 checkpoint: Path | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        optimizer: str,
+        value: float | None = None,
+        step: int | None = None,
+        checkpoint: Path | None = None,
+    ):
         super().__init__(message, value=value, step=step, checkpoint=checkpoint)
         self.optimizer = optimizer
 
@@ -192,13 +206,18 @@ def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict:
     except Exception as err:  # torch raises RuntimeError, UnpicklingError, EOFError, ... for bad files
         raise CheckpointError(f"checkpoint {path} {_explain_load_error(err)}") from err
     if not isinstance(obj, dict):
-        raise CheckpointError(f"{path} is not a latentkit checkpoint: it holds a {type(obj).__name__}, "
-                              "not a tagged dict")
+        raise CheckpointError(
+            f"{path} is not a latentkit checkpoint: it holds a {type(obj).__name__}, not a tagged dict"
+        )
     if obj.get("format") != CHECKPOINT_FORMAT["format"]:
-        raise CheckpointError(f"{path} is not a latentkit checkpoint: no format tag "
-                              f"{CHECKPOINT_FORMAT['format']!r} (keys: {sorted(map(str, obj))[:8]})")
+        raise CheckpointError(
+            f"{path} is not a latentkit checkpoint: no format tag "
+            f"{CHECKPOINT_FORMAT['format']!r} (keys: {sorted(map(str, obj))[:8]})"
+        )
     version = obj.get("version")
     if not isinstance(version, int) or version > CHECKPOINT_FORMAT["version"]:
-        raise CheckpointError(f"checkpoint {path} has format version {version!r}; this latentkit reads "
-                              f"versions <= {CHECKPOINT_FORMAT['version']}")
+        raise CheckpointError(
+            f"checkpoint {path} has format version {version!r}; this latentkit reads "
+            f"versions <= {CHECKPOINT_FORMAT['version']}"
+        )
     return obj

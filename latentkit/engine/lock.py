@@ -37,8 +37,9 @@ class RunLockedError(RuntimeError):
     the lock file named no holder, e.g. read in the instant between locking and writing it).
     """
 
-    def __init__(self, message: str, *, folder: Path, pid: int | None = None, host: str | None = None,
-                 started: str | None = None):
+    def __init__(
+        self, message: str, *, folder: Path, pid: int | None = None, host: str | None = None, started: str | None = None
+    ):
         super().__init__(message)
         self.folder, self.pid, self.host, self.started = folder, pid, host, started
 
@@ -123,15 +124,21 @@ class RunLock:
             who = f"process {pid} ({this}started {started} on host {host})"
         else:
             who = f"another process (its lock file {self.path} does not name it)"
-        return RunLockedError(f"run folder {self.folder} is in use by {who}; wait for it to finish or train "
-                              "into another folder (--out / out_dir)", folder=self.folder,
-                              pid=pid if isinstance(pid, int) else None, host=host, started=started)
+        return RunLockedError(
+            f"run folder {self.folder} is in use by {who}; wait for it to finish or train "
+            "into another folder (--out / out_dir)",
+            folder=self.folder,
+            pid=pid if isinstance(pid, int) else None,
+            host=host,
+            started=started,
+        )
 
     def __enter__(self) -> RunLock:
         return self.acquire()
 
-    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
-                 traceback: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, traceback: TracebackType | None
+    ) -> None:
         self.release()
 
     def __del__(self) -> None:

@@ -106,7 +106,6 @@ def autocast(device: torch.device | str, enabled: bool = True) -> contextlib.Abs
     return contextlib.nullcontext()
 
 
-
 # -------------------------------------------------------------------------------------- random states
 
 
@@ -117,8 +116,12 @@ def rng_state(generator: torch.Generator, device: torch.device) -> dict:
     _, keys, pos, has_gauss, cached = np.random.get_state()
     state = {
         "python": {"version": py[0], "internal": torch.tensor(py[1], dtype=torch.int64), "gauss_next": py[2]},
-        "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
-                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
+        "numpy": {
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached),
+        },
         "torch": torch.get_rng_state(),
         "generator": generator.get_state(),
     }
@@ -134,8 +137,9 @@ def set_rng_state(state: dict, generator: torch.Generator, device: torch.device)
     py = state["python"]
     random.setstate((py["version"], tuple(py["internal"].tolist()), py["gauss_next"]))
     npy = state["numpy"]
-    np.random.set_state(("MT19937", npy["keys"].numpy().astype(np.uint32), npy["pos"],
-                         npy["has_gauss"], npy["cached_gaussian"]))
+    np.random.set_state(
+        ("MT19937", npy["keys"].numpy().astype(np.uint32), npy["pos"], npy["has_gauss"], npy["cached_gaussian"])
+    )
     torch.set_rng_state(state["torch"])
     generator.set_state(state["generator"])
     if device.type == "cuda" and "cuda" in state:
@@ -242,8 +246,9 @@ class DeferredSignal:
             self._installed = True
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
-                 traceback: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, traceback: TracebackType | None
+    ) -> None:
         if not self._installed:
             return
         signal.signal(self.signum, signal.SIG_DFL if self._previous is None else self._previous)

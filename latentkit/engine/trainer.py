@@ -20,15 +20,30 @@ from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.optim.lr_scheduler import LRScheduler
 
-from latentkit.engine.checkpoint import (CheckpointError, NonFiniteGradientError, NonFiniteLossError, TrainingInterrupted,
-                                        _non_finite_tensor, _remove_dead_temporaries, load_checkpoint,
-                                        save_checkpoint)
+from latentkit.engine.checkpoint import (
+    CheckpointError,
+    NonFiniteGradientError,
+    NonFiniteLossError,
+    TrainingInterrupted,
+    _non_finite_tensor,
+    _remove_dead_temporaries,
+    load_checkpoint,
+    save_checkpoint,
+)
+from latentkit.engine.config import TrainConfig
 from latentkit.engine.ema import EMA
 from latentkit.engine.lock import acquire_run_lock
 from latentkit.engine.logs import MetricsLogger, _to_number, _truncate_metrics, progress
-from latentkit.engine.config import TrainConfig
-from latentkit.engine.runtime import (DeferredSignal, _derive_seed, autocast, barrier, init_distributed, rng_state,
-                                      seed_everything, set_rng_state)
+from latentkit.engine.runtime import (
+    DeferredSignal,
+    _derive_seed,
+    autocast,
+    barrier,
+    init_distributed,
+    rng_state,
+    seed_everything,
+    set_rng_state,
+)
 
 # config fields that may change between a run and its continuation without breaking reproducibility
 _RESUMABLE_CHANGES = {"steps", "device", "checkpoint_every", "log_every", "progress", "desc", "compile"}
@@ -71,9 +86,14 @@ class Trainer:
         5
     """
 
-    def __init__(self, out_dir: str | Path | None, modules: Mapping[str, nn.Module],
-                 optimizers: Mapping[str, torch.optim.Optimizer], config: TrainConfig,
-                 schedulers: Mapping[str, LRScheduler] | None = None):
+    def __init__(
+        self,
+        out_dir: str | Path | None,
+        modules: Mapping[str, nn.Module],
+        optimizers: Mapping[str, torch.optim.Optimizer],
+        config: TrainConfig,
+        schedulers: Mapping[str, LRScheduler] | None = None,
+    ):
         if not modules:
             raise ValueError("a Trainer needs at least one module")
         for name, m in modules.items():
@@ -106,8 +126,11 @@ class Trainer:
             self._wrapped[name] = m
         self.emas: dict[str, EMA] = {}
         if config.ema_decay is not None:
-            self.emas = {name: EMA(m, config.ema_decay) for name, m in self._raw.items()
-                         if any(p.requires_grad for p in m.parameters())}
+            self.emas = {
+                name: EMA(m, config.ema_decay)
+                for name, m in self._raw.items()
+                if any(p.requires_grad for p in m.parameters())
+            }
         seed_everything(_derive_seed(config.seed, self.dist.rank, 0))
         self.generator = torch.Generator().manual_seed(_derive_seed(config.seed, self.dist.rank, 1))
         self._checkpoint_step: int | None = None  # step of the last checkpoint saved or loaded
@@ -182,7 +205,11 @@ class Trainer:
             raise NonFiniteGradientError(
                 f"non-finite gradient norm {value} of optimizer {name!r} at step {step} of {self.config.steps} "
                 f"(the optimizer did not step); {where}",
-                optimizer=name, value=value, step=step, checkpoint=checkpoint)
+                optimizer=name,
+                value=value,
+                step=step,
+                checkpoint=checkpoint,
+            )
         optimizer.step()
         if name in self.schedulers:
             self.schedulers[name].step()
@@ -201,10 +228,14 @@ class Trainer:
         if self._checkpoint_step is None:
             return f"no checkpoint has been written yet in {self.out_dir}", None
         if self._checkpoint_bad is not None:
-            return (f"the checkpoint {self.checkpoint_path} (step {self._checkpoint_step}) this run resumed from "
-                    f"already holds non-finite weights ({self._checkpoint_bad}): there is no good checkpoint"), None
-        return (f"the last good checkpoint is {self.checkpoint_path} (step {self._checkpoint_step}), left intact",
-                self.checkpoint_path)
+            return (
+                f"the checkpoint {self.checkpoint_path} (step {self._checkpoint_step}) this run resumed from "
+                f"already holds non-finite weights ({self._checkpoint_bad}): there is no good checkpoint"
+            ), None
+        return (
+            f"the last good checkpoint is {self.checkpoint_path} (step {self._checkpoint_step}), left intact",
+            self.checkpoint_path,
+        )
 
     @contextlib.contextmanager
     def _run_lock(self) -> Iterator[None]:
@@ -244,19 +275,26 @@ class Trainer:
                 where, checkpoint = self._last_good()
                 raise NonFiniteLossError(
                     f"{what} holds a non-finite value ({value}){on} after step {self.step} of {self.config.steps}; "
-                    f"no checkpoint was written; {where}", value=value, step=self.step, checkpoint=checkpoint)
+                    f"no checkpoint was written; {where}",
+                    value=value,
+                    step=self.step,
+                    checkpoint=checkpoint,
+                )
             if self.dist.is_main:
-                save_checkpoint(self.checkpoint_path, {
-                    "step": self.step,
-                    "modules": {name: m.state_dict() for name, m in self._raw.items()},
-                    "optimizers": {name: o.state_dict() for name, o in self.optimizers.items()},
-                    "schedulers": {name: s.state_dict() for name, s in self.schedulers.items()},
-                    "ema": {name: e.state_dict() for name, e in self.emas.items()},
-                    "rng": [state for state, _ in gathered],  # one entry per rank
-                    "world_size": self.dist.world_size,
-                    "history": self.history,
-                    "config": dataclasses.asdict(self.config),
-                })
+                save_checkpoint(
+                    self.checkpoint_path,
+                    {
+                        "step": self.step,
+                        "modules": {name: m.state_dict() for name, m in self._raw.items()},
+                        "optimizers": {name: o.state_dict() for name, o in self.optimizers.items()},
+                        "schedulers": {name: s.state_dict() for name, s in self.schedulers.items()},
+                        "ema": {name: e.state_dict() for name, e in self.emas.items()},
+                        "rng": [state for state, _ in gathered],  # one entry per rank
+                        "world_size": self.dist.world_size,
+                        "history": self.history,
+                        "config": dataclasses.asdict(self.config),
+                    },
+                )
             barrier()
             self._checkpoint_step, self._checkpoint_bad = self.step, None
 
@@ -293,20 +331,32 @@ class Trainer:
     def _load_payload(self, ckpt: dict, path: Path) -> None:
         absent = [key for key in ("step", "modules", "optimizers", "rng") if key not in ckpt]
         if absent:
-            raise CheckpointError(f"checkpoint {path} is not a training checkpoint of latentkit's engine: it lacks "
-                                  f"{', '.join(map(repr, absent))} (it has {sorted(map(str, ckpt))[:8]})")
-        for section, names in (("modules", self._raw), ("optimizers", self.optimizers),
-                               ("schedulers", self.schedulers)):
+            raise CheckpointError(
+                f"checkpoint {path} is not a training checkpoint of latentkit's engine: it lacks "
+                f"{', '.join(map(repr, absent))} (it has {sorted(map(str, ckpt))[:8]})"
+            )
+        for section, names in (
+            ("modules", self._raw),
+            ("optimizers", self.optimizers),
+            ("schedulers", self.schedulers),
+        ):
             missing = set(names) - set(ckpt.get(section, {}))
             if missing:
-                raise CheckpointError(f"checkpoint {path} has no {section} {sorted(missing)} "
-                                      f"(it has {sorted(ckpt.get(section, {}))})")
+                raise CheckpointError(
+                    f"checkpoint {path} has no {section} {sorted(missing)} (it has {sorted(ckpt.get(section, {}))})"
+                )
         saved = ckpt.get("config", {})
-        changed = [k for k, v in dataclasses.asdict(self.config).items()
-                   if k not in _RESUMABLE_CHANGES and k in saved and _norm(saved[k]) != _norm(v)]
+        changed = [
+            k
+            for k, v in dataclasses.asdict(self.config).items()
+            if k not in _RESUMABLE_CHANGES and k in saved and _norm(saved[k]) != _norm(v)
+        ]
         if changed:
-            warnings.warn(f"resuming {path} with a different {', '.join(changed)} than it was trained with; "
-                          "the continued run is not reproducible", stacklevel=3)
+            warnings.warn(
+                f"resuming {path} with a different {', '.join(changed)} than it was trained with; "
+                "the continued run is not reproducible",
+                stacklevel=3,
+            )
         try:
             for name, m in self._raw.items():
                 m.load_state_dict(ckpt["modules"][name])
@@ -323,8 +373,11 @@ class Trainer:
             raise CheckpointError(f"checkpoint {path} does not fit this run: {err}") from err
         rng = ckpt["rng"]
         if len(rng) != self.dist.world_size:
-            warnings.warn(f"checkpoint {path} was written by {len(rng)} processes, resuming with "
-                          f"{self.dist.world_size}: the continued run is not bit-identical", stacklevel=3)
+            warnings.warn(
+                f"checkpoint {path} was written by {len(rng)} processes, resuming with "
+                f"{self.dist.world_size}: the continued run is not bit-identical",
+                stacklevel=3,
+            )
         if self.dist.rank < len(rng):
             set_rng_state(rng[self.dist.rank], self.generator, self.device)
         else:
@@ -336,8 +389,9 @@ class Trainer:
         found = self._find_non_finite()
         self._checkpoint_bad = None if found is None else f"{found[0]} = {found[1]}"
         if found is not None:
-            warnings.warn(f"checkpoint {path} (step {self.step}) holds non-finite weights: {self._checkpoint_bad}",
-                          stacklevel=3)
+            warnings.warn(
+                f"checkpoint {path} (step {self.step}) holds non-finite weights: {self._checkpoint_bad}", stacklevel=3
+            )
 
     # -- the loop ---------------------------------------------------------------------------------------
 
@@ -356,8 +410,10 @@ class Trainer:
     def _non_finite(self, metrics: dict[str, float]) -> NonFiniteLossError | None:
         missing = [n for n in self.config.finite if n not in metrics]
         if missing:
-            raise ValueError(f"TrainConfig.finite names {missing} but the step function returned "
-                             f"{sorted(metrics)}; set TrainConfig(finite=...) to the metrics that must stay finite")
+            raise ValueError(
+                f"TrainConfig.finite names {missing} but the step function returned "
+                f"{sorted(metrics)}; set TrainConfig(finite=...) to the metrics that must stay finite"
+            )
         for name in self.config.finite:
             value = metrics[name]
             if not math.isfinite(value):
@@ -365,7 +421,11 @@ class Trainer:
                 where, checkpoint = self._last_good()
                 return NonFiniteLossError(
                     f"non-finite metric {name!r} = {value} at step {step} of {self.config.steps}; {where}",
-                    metric=name, value=value, step=step, checkpoint=checkpoint)
+                    metric=name,
+                    value=value,
+                    step=step,
+                    checkpoint=checkpoint,
+                )
         return None
 
     def _interrupted(self, received: int | None) -> TrainingInterrupted:
@@ -381,8 +441,9 @@ class Trainer:
             text += "the run is complete" if self.is_complete else "run the same command again to resume"
         return TrainingInterrupted(text, step=self.step, checkpoint=self.checkpoint_path, signal=sig)
 
-    def fit(self, step_fn: Callable[[Trainer, Any], Mapping[str, float | Tensor]],
-            sample: Callable[[torch.Generator], Any]) -> Trainer:
+    def fit(
+        self, step_fn: Callable[[Trainer, Any], Mapping[str, float | Tensor]], sample: Callable[[torch.Generator], Any]
+    ) -> Trainer:
         """Train until ``config.steps`` steps are done, resuming from ``out_dir`` if a checkpoint is there.
 
         Holds ``out_dir``'s :class:`RunLock` throughout (rank 0). On ``SIGTERM`` (when called from the main
@@ -414,8 +475,12 @@ class Trainer:
                     self._loop(step_fn, sample, sigterm)
         return self
 
-    def _loop(self, step_fn: Callable[[Trainer, Any], Mapping[str, float | Tensor]],
-              sample: Callable[[torch.Generator], Any], sigterm: DeferredSignal) -> None:
+    def _loop(
+        self,
+        step_fn: Callable[[Trainer, Any], Mapping[str, float | Tensor]],
+        sample: Callable[[torch.Generator], Any],
+        sigterm: DeferredSignal,
+    ) -> None:
         cfg = self.config
         bar = progress(cfg.steps, desc=cfg.desc, initial=self.step, disable=not (cfg.progress and self.dist.is_main))
         try:
@@ -424,8 +489,9 @@ class Trainer:
                 out = step_fn(self, batch)
                 if not isinstance(out, Mapping):
                     raise TypeError(f"the step function must return a mapping of metrics, got {type(out).__name__}")
-                metrics, stop = self._reduce({k: _to_number(k, v) for k, v in out.items()},
-                                             stop=sigterm.received is not None)
+                metrics, stop = self._reduce(
+                    {k: _to_number(k, v) for k, v in out.items()}, stop=sigterm.received is not None
+                )
                 error = self._non_finite(metrics)
                 if error is not None:
                     raise error
@@ -451,9 +517,15 @@ def _norm(value: Any) -> Any:
     return list(value) if isinstance(value, (tuple, list)) else value
 
 
-def fit_loss(loss_fn: Callable[[nn.Module, Any], Tensor], model: nn.Module, optimizer: torch.optim.Optimizer,
-             sample: Callable[[torch.Generator], Any], config: TrainConfig, out_dir: str | Path | None = None,
-             schedulers: LRScheduler | Mapping[str, LRScheduler] | None = None) -> Trainer:
+def fit_loss(
+    loss_fn: Callable[[nn.Module, Any], Tensor],
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    sample: Callable[[torch.Generator], Any],
+    config: TrainConfig,
+    out_dir: str | Path | None = None,
+    schedulers: LRScheduler | Mapping[str, LRScheduler] | None = None,
+) -> Trainer:
     """Train one model on one loss: ``loss_fn(model, batch)`` under autocast, then ``backward_step``.
 
     The model is registered as ``"model"``; metrics are ``{"loss", "grad_norm"}``. ``schedulers`` is a

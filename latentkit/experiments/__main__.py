@@ -19,14 +19,16 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from latentkit.experiments.registry import UnknownPresetError, all_presets
 
-_EPILOG = ("Settings are resolved as: the chapter's defaults, then the preset's values, then -p overrides. "
-           "OUT/NAME/config.json records them; a later train or run with other values is refused "
-           "(use a fresh --out, or --restart).")
+_EPILOG = (
+    "Settings are resolved as: the chapter's defaults, then the preset's values, then -p overrides. "
+    "OUT/NAME/config.json records them; a later train or run with other values is refused "
+    "(use a fresh --out, or --restart)."
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -43,11 +45,21 @@ def _parser() -> argparse.ArgumentParser:
     for verb, text in (("train", "run the preset's training (torchrun-safe)"), ("run", "execute the preset's chapter")):
         p = sub.add_parser(verb, help=text, epilog=_EPILOG)
         p.add_argument("name")
-        p.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"),
-                       help="override a chapter parameter (repeatable)")
+        p.add_argument(
+            "-p",
+            "--parameter",
+            nargs=2,
+            action="append",
+            default=[],
+            metavar=("KEY", "VALUE"),
+            help="override a chapter parameter (repeatable)",
+        )
         p.add_argument("--out", default="runs", help="output root; results go to OUT/NAME (default: runs)")
-        p.add_argument("--restart", action="store_true",
-                       help="delete what OUT/NAME holds (checkpoints, figures) and start this run over")
+        p.add_argument(
+            "--restart",
+            action="store_true",
+            help="delete what OUT/NAME holds (checkpoints, figures) and start this run over",
+        )
     return parser
 
 
@@ -71,8 +83,15 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from latentkit.engine import CheckpointError, RunLockedError
     from latentkit.experiments.runner import ConfigMismatchError, ParameterError, RunFolderError
 
-    return (UnknownPresetError, ParameterError, ConfigMismatchError, RunFolderError, DatasetNotFoundError,
-            RunLockedError, CheckpointError)
+    return (
+        UnknownPresetError,
+        ParameterError,
+        ConfigMismatchError,
+        RunFolderError,
+        DatasetNotFoundError,
+        RunLockedError,
+        CheckpointError,
+    )
 
 
 def _one_line(err: BaseException) -> str:
@@ -80,8 +99,10 @@ def _one_line(err: BaseException) -> str:
     from latentkit.engine import CheckpointError
 
     if isinstance(err, CheckpointError):
-        text += ("; remove that file (the run restarts from its previous checkpoint, if any) or use --restart / a "
-                 "fresh --out")
+        text += (
+            "; remove that file (the run restarts from its previous checkpoint, if any) or use --restart / a "
+            "fresh --out"
+        )
     return text
 
 
@@ -119,9 +140,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         except _chapter_failed() as err:  # a cell of the chapter raised: the executed notebook has the traceback
             cell = getattr(err, "exec_count", None)
             where = Path(args.out).expanduser().resolve() / args.name
-            print(f"error: the chapter failed in cell [{cell}] ({getattr(err, 'ename', '')}: "
-                  f"{' '.join(str(getattr(err, 'evalue', '')).split())[:300]}); the executed notebook in {where} "
-                  "shows the traceback", file=sys.stderr)
+            print(
+                f"error: the chapter failed in cell [{cell}] ({getattr(err, 'ename', '')}: "
+                f"{' '.join(str(getattr(err, 'evalue', '')).split())[:300]}); the executed notebook in {where} "
+                "shows the traceback",
+                file=sys.stderr,
+            )
             return 1
         except TrainingInterrupted as err:
             print(f"stopped: {_one_line(err)}", file=sys.stderr)
@@ -134,9 +158,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
-_NEEDS_BOOK_EXTRA = ("'run' executes a chapter notebook with papermill, which is not installed: "
-                     'pip install "latentkit[book]" in a clone of the repository, which holds the chapters '
-                     "('train' needs neither)")
+_NEEDS_BOOK_EXTRA = (
+    "'run' executes a chapter notebook with papermill, which is not installed: "
+    'pip install "latentkit[book]" in a clone of the repository, which holds the chapters '
+    "('train' needs neither)"
+)
 
 
 class _NeverRaised(Exception):

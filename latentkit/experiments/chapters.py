@@ -21,13 +21,22 @@ from __future__ import annotations
 import ast
 import importlib
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from types import MappingProxyType
-from typing import Any, Callable, Mapping
+from typing import Any
 
-__all__ = ["CHAPTERS", "DEFAULT_SOURCE", "RESULT_NEUTRAL", "Chapter", "DataNeed", "Parameter", "chapter",
-           "parse_parameters"]
+__all__ = [
+    "CHAPTERS",
+    "DEFAULT_SOURCE",
+    "RESULT_NEUTRAL",
+    "Chapter",
+    "DataNeed",
+    "Parameter",
+    "chapter",
+    "parse_parameters",
+]
 
 DEFAULT_SOURCE = "ours: the chapter's default scale, sized to run in at most 4 minutes on 2 CPU cores"
 # Parameters that may differ between a run and its reuse: they do not change what is trained.
@@ -104,8 +113,9 @@ class Chapter:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sources", MappingProxyType(dict(self.sources)))
-        unknown = (set(self.sources) | {d.parameter for d in self.datasets}
-                   | {d.root for d in self.datasets if d.root}) - set(self.parameters)
+        unknown = (
+            set(self.sources) | {d.parameter for d in self.datasets} | {d.root for d in self.datasets if d.root}
+        ) - set(self.parameters)
         if unknown:
             raise ValueError(f"{self.notebook}: names that are not parameters: {sorted(unknown)}")
 
@@ -138,6 +148,7 @@ def chapter(notebook: str) -> Chapter:
         raise KeyError(f"unknown chapter {notebook!r}; chapters: {', '.join(CHAPTERS)}")
     return CHAPTERS[notebook]
 
+
 # ------------------------------------------------------------- the parameters cells (verbatim)
 
 # The lines every chapter ends with, after its own ``seed`` line.
@@ -147,6 +158,7 @@ threads: int = 1  # CPU threads (1 is fastest for these small models; pinned so 
 out_dir: str = ""  # where training runs, figures and metrics.json go (empty: a temporary folder)
 check: bool = True  # assert every claim the prose makes (the default scale); False prints the numbers only
 """
+
 
 def _score_images(channels: str) -> str:
     """The lines chapters 2 and 2b open with: their image set and the U-Net of the score model and encoder."""
@@ -159,7 +171,9 @@ num_res_blocks: int = 1  # residual blocks per resolution (paper: 2)
 latent_dim: int = 2  # size of the code (2 for the figures)
 """
 
-_00 = """\
+
+_00 = (
+    """\
 dataset: str = "digits"  # image set for the autoencoder: digits (8x8) or mnist5k (28x28)
 steps: int = 600  # training steps of the autoencoder
 batch_size: int = 128  # minibatch size
@@ -167,9 +181,12 @@ hidden: int = 128  # width of the hidden layers
 code_dim: int = 2  # dimension of the code (2 to draw it)
 lr: float = 0.001  # Adam learning rate
 seed: int = 0  # random seed of data order, initialisation and noise
-""" + _RUN
+"""
+    + _RUN
+)
 
-_01 = """\
+_01 = (
+    """\
 dataset: str = "ring8"  # data of the trained score model: ring8 or grid25 (2-D MLP); digits, mnist5k, mnist or cifar10 (U-Net)
 steps: int = 2000  # training steps of the score model
 batch_size: int = 0  # minibatch size (0: the dataset's preset in latentkit.score.train.PRESETS)
@@ -180,9 +197,13 @@ n_mc: int = 4000  # Monte Carlo draws per noise level for the DSM constant
 n_images: int = 300  # digits whose empirical distribution gives the image-set constant
 sample_steps: int = 500  # reverse-SDE (Euler-Maruyama) steps when sampling
 seed: int = 0  # random seed of data, initialisation and noise
-""" + _RUN
+"""
+    + _RUN
+)
 
-_02 = _score_images("16,32") + """\
+_02 = (
+    _score_images("16,32")
+    + """\
 uniform_steps: int = 800  # steps of the L1 encoder under uniform t (paper: 80000)
 sigma_code: str = "deterministic"  # encoder under uniform sigma: deterministic (L1, paper Figure 7) or probabilistic (KL, Figure 3)
 sigma_steps: int = 700  # steps of that encoder under uniform sigma (paper: 80000)
@@ -194,9 +215,13 @@ warmup: int = 0  # learning-rate warm-up steps (authors' code: 5000)
 ema_decay: float = 0.99  # EMA of the weights (authors' code: 0.9999 MNIST, 0.999 CIFAR-10)
 sample_steps: int = 200  # reverse-SDE steps per sample
 seed: int = 0  # random seed of data, initialisation and noise
-""" + _RUN
+"""
+    + _RUN
+)
 
-_02B = _score_images("8,16") + """\
+_02B = (
+    _score_images("8,16")
+    + """\
 sweep_t: str = "0.1,0.7,1.0"  # the single t of each run, comma-separated (Figure 4's axis: 0.1 to 1.0)
 seeds: int = 2  # runs per t, seeds seed, seed + 1, ... (paper: 3)
 sweep_steps: int = 400  # training steps of each run (paper: 80000)
@@ -207,9 +232,12 @@ warmup: int = 0  # learning-rate warm-up steps (authors' code: 5000)
 ema_decay: float = 0.99  # EMA of the weights (authors' code: 0.9999 MNIST, 0.999 CIFAR-10)
 n_eval: int = 1000  # training examples on which the DSM loss is compared with the constant
 seed: int = 0  # first random seed
-""" + _RUN
+"""
+    + _RUN
+)
 
-_03 = """\
+_03 = (
+    """\
 roll_lr: float = 0.001  # RMSprop learning rate of the well-tuned Swiss-roll runs (thesis 0.001)
 roll_lr_high: float = 5.0  # learning rate of the Swiss-roll run that is tuned too high (thesis 5)
 roll_images: int = 38400  # real points drawn per Swiss-roll run, split over the growth phases (thesis 1920000)
@@ -233,9 +261,12 @@ cnn_stable_images: int = 1600  # images of stabilising after each fade-in (thesi
 cnn_checkpoint_every: int = 1000  # CNN training steps between checkpoints
 eval_references: int = 16  # reference latents averaged in the per-group variability
 seed: int = 0  # random seed of data order, initialisation and noise
-""" + _RUN
+"""
+    + _RUN
+)
 
-_04 = """\
+_04 = (
+    """\
 ring_dataset: str = "ring8"  # 2-D mixture: ring8 (8 modes) or grid25 (25 modes)
 ring_seeds: int = 3  # seeds of each 2-D model (IVE-GAN and baseline GAN)
 ring_steps: int = 3000  # training steps of each 2-D model
@@ -275,9 +306,12 @@ large_code_dim: int = 16  # the larger code (paper: 16 MNIST, 1024 CelebA)
 code_dim: int = 3  # the small code, drawn in 3-d (paper: 3)
 tchoice_degrees: float = 180.0  # largest rotation of the deliberately bad T (180 makes 6 and 9 alike; 0: no such run)
 seed: int = 0  # first seed of every run
-""" + _RUN
+"""
+    + _RUN
+)
 
-_05 = """\
+_05 = (
+    """\
 dataset: str = "mnist5k"  # image set: mnist5k (real MNIST digits, offline), fashion_mnist, cifar10, celeba
 size: int = 16  # resize images to size x size (0 keeps the native size); divisible by 2 ** levels
 attribute: str = ""  # CelebA only: the attribute used as class label, e.g. Male
@@ -299,27 +333,62 @@ fid: str = "classifier"  # feature space of the Frechet distance: classifier, in
 deep: bool = False  # also train the deep NIF of appendix B.4 (a low-dimensional flow prior)
 nf_dir: str = ""  # a finished NF run to reuse (empty trains the baseline in out_dir)
 seed: int = 0  # random seed: the NF and the NIF share it (same initial flow, same batches)
-""" + _RUN
+"""
+    + _RUN
+)
 
 
-CHAPTERS: dict[str, Chapter] = {c.notebook: c for c in (
-    Chapter("00_getting_started.ipynb", _00, "latentkit.baselines:config_from_parameters",
-            datasets=(DataNeed("dataset"),)),
-    Chapter("01_dsm_constant.ipynb", _01, "latentkit.score.train:config_from_parameters",
-            datasets=(DataNeed("dataset"),)),
-    Chapter("02_conditional_score_matching.ipynb", _02, "latentkit.score.represent:codes_configs",
-            datasets=(DataNeed("dataset"),)),
-    Chapter("02b_code_granularity.ipynb", _02B, "latentkit.score.represent:sweep_configs",
-            datasets=(DataNeed("dataset"),)),
-    Chapter("03_latent_growing.ipynb", _03, "latentkit.growing.train:chapter_configs",
+CHAPTERS: dict[str, Chapter] = {
+    c.notebook: c
+    for c in (
+        Chapter(
+            "00_getting_started.ipynb",
+            _00,
+            "latentkit.baselines:config_from_parameters",
+            datasets=(DataNeed("dataset"),),
+        ),
+        Chapter(
+            "01_dsm_constant.ipynb",
+            _01,
+            "latentkit.score.train:config_from_parameters",
+            datasets=(DataNeed("dataset"),),
+        ),
+        Chapter(
+            "02_conditional_score_matching.ipynb",
+            _02,
+            "latentkit.score.represent:codes_configs",
+            datasets=(DataNeed("dataset"),),
+        ),
+        Chapter(
+            "02b_code_granularity.ipynb",
+            _02B,
+            "latentkit.score.represent:sweep_configs",
+            datasets=(DataNeed("dataset"),),
+        ),
+        Chapter(
+            "03_latent_growing.ipynb",
+            _03,
+            "latentkit.growing.train:chapter_configs",
             datasets=(DataNeed("cnn_dataset", "cnn_root"),),
-            sources={"roll_lr": "paper: thesis figures 8-9 captions, learning rate 0.001",
-                     "roll_lr_high": "paper: thesis figure 7 caption, learning rate 5",
-                     "roll_batch_size": "paper: thesis sec. 7.1, the minibatch size is 128",
-                     "cnn_batch_size": "paper: thesis sec. 7.2.3, the minibatch size is 16"}),
-    Chapter("04_ivegan_invariances.ipynb", _04, "latentkit.ivegan.train:chapter_runs",
+            sources={
+                "roll_lr": "paper: thesis figures 8-9 captions, learning rate 0.001",
+                "roll_lr_high": "paper: thesis figure 7 caption, learning rate 5",
+                "roll_batch_size": "paper: thesis sec. 7.1, the minibatch size is 128",
+                "cnn_batch_size": "paper: thesis sec. 7.2.3, the minibatch size is 16",
+            },
+        ),
+        Chapter(
+            "04_ivegan_invariances.ipynb",
+            _04,
+            "latentkit.ivegan.train:chapter_runs",
             datasets=(DataNeed("ring_dataset"), DataNeed("image_dataset")),
-            sources={"code_dim": "paper: IVE-GAN sec. 4.2, a 3-dimensional code for the MNIST figures"}),
-    Chapter("05_nif_stochastic_inverse.ipynb", _05, "latentkit.nif.train:config_from_parameters",
-            datasets=(DataNeed("dataset"),)),
-)}
+            sources={"code_dim": "paper: IVE-GAN sec. 4.2, a 3-dimensional code for the MNIST figures"},
+        ),
+        Chapter(
+            "05_nif_stochastic_inverse.ipynb",
+            _05,
+            "latentkit.nif.train:config_from_parameters",
+            datasets=(DataNeed("dataset"),),
+        ),
+    )
+}

@@ -10,12 +10,24 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Callable, Mapping
+from typing import Any
 
-__all__ = ["Preset", "Setting", "UnknownPresetError", "all_presets", "code", "get", "names", "ours", "paper", "register",
-           "resolve_train"]
+__all__ = [
+    "Preset",
+    "Setting",
+    "UnknownPresetError",
+    "all_presets",
+    "code",
+    "get",
+    "names",
+    "ours",
+    "paper",
+    "register",
+    "resolve_train",
+]
 
 _SOURCE_KINDS = ("paper:", "code:", "ours:")
 
@@ -30,9 +42,11 @@ class Setting:
 
     def __post_init__(self) -> None:
         kind = next((k for k in _SOURCE_KINDS if self.source.startswith(k)), None)
-        if kind is None or len(self.source[len(kind):].strip()) < 8:
-            raise ValueError(f"a setting's source must start with one of {', '.join(_SOURCE_KINDS)} and say "
-                             f"where or why, got {self.source!r}")
+        if kind is None or len(self.source[len(kind) :].strip()) < 8:
+            raise ValueError(
+                f"a setting's source must start with one of {', '.join(_SOURCE_KINDS)} and say "
+                f"where or why, got {self.source!r}"
+            )
 
 
 def paper(value: Any, where: str) -> Setting:
@@ -95,8 +109,9 @@ class Preset:
                 values[key] = value
         missing = sorted(set(values) - set(sources))
         if missing:
-            raise ValueError(f"preset {self.name!r}: settings without a source (use paper(), code() or ours()): "
-                             f"{', '.join(missing)}")
+            raise ValueError(
+                f"preset {self.name!r}: settings without a source (use paper(), code() or ours()): {', '.join(missing)}"
+            )
         object.__setattr__(self, "parameters", MappingProxyType(values))
         object.__setattr__(self, "sources", MappingProxyType(sources))
 

@@ -23,9 +23,10 @@ import json
 import math
 import os
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from latentkit.experiments.chapters import Chapter, Parameter, chapter
 from latentkit.experiments.registry import Preset, get, resolve_train
@@ -98,8 +99,10 @@ def _convert(spec: Parameter, value: Any) -> Any:
             raise ValueError
         return value
     except (ValueError, TypeError):
-        raise ParameterError(f"parameter {spec.name!r} expects {'a finite ' if kind == 'float' else ''}{kind}, "
-                             f"got {value!r} (declared as: {spec.describe()})") from None
+        raise ParameterError(
+            f"parameter {spec.name!r} expects {'a finite ' if kind == 'float' else ''}{kind}, "
+            f"got {value!r} (declared as: {spec.describe()})"
+        ) from None
 
 
 def _check_range(spec: Parameter, value: Any) -> None:
@@ -146,7 +149,8 @@ def resolve(name: str, overrides: Mapping[str, Any] | None = None) -> Resolved:
             listing = "\n  ".join(spec.describe() for spec in specs.values())
             raise ParameterError(
                 f"unknown parameter{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} for "
-                f"{preset.chapter} (preset {preset.name}, from the {layer}); valid parameters:\n  {listing}")
+                f"{preset.chapter} (preset {preset.name}, from the {layer}); valid parameters:\n  {listing}"
+            )
         for key, value in given.items():
             values[key] = _convert(specs[key], value)
             _check_range(specs[key], values[key])
@@ -177,14 +181,19 @@ def _run_dir(preset: Preset, out: str | os.PathLike[str]) -> Path:
 def _differences(stored: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
     keys = sorted(set(stored) | set(now))
     missing = object()
-    return [f"{k}: {stored.get(k, '(absent)')!r} -> {now.get(k, '(absent)')!r}" for k in keys
-            if stored.get(k, missing) != now.get(k, missing)]
+    return [
+        f"{k}: {stored.get(k, '(absent)')!r} -> {now.get(k, '(absent)')!r}"
+        for k in keys
+        if stored.get(k, missing) != now.get(k, missing)
+    ]
 
 
 def _check_config(run_dir: Path, resolved: Resolved, restart: bool) -> None:
     """Write ``config.json`` on first use; refuse a different configuration (``restart``: start over)."""
     path = run_dir / CONFIG_NAME
-    leftovers = [p for p in run_dir.iterdir() if p.name not in (".lock", CONFIG_NAME) and not p.name.startswith(".write-test")]
+    leftovers = [
+        p for p in run_dir.iterdir() if p.name not in (".lock", CONFIG_NAME) and not p.name.startswith(".write-test")
+    ]
     if restart:
         for p in leftovers + ([path] if path.exists() else []):
             shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
@@ -194,21 +203,28 @@ def _check_config(run_dir: Path, resolved: Resolved, restart: bool) -> None:
             stored = json.loads(path.read_text())
             stored_values = stored["parameters"]
         except (OSError, ValueError, KeyError, TypeError) as err:
-            raise ConfigMismatchError(f"{path} is unreadable ({err}); use a fresh --out, or --restart to start "
-                                      "this run over") from None
+            raise ConfigMismatchError(
+                f"{path} is unreadable ({err}); use a fresh --out, or --restart to start this run over"
+            ) from None
         result = {k: v for k, v in stored_values.items() if not resolved.chapter.neutral(k)}
         differ = _differences(result, resolved.result_keys())
         if differ:
             raise ConfigMismatchError(
                 f"{run_dir} was made with other parameters ({'; '.join(differ)}); use a fresh --out to keep "
-                f"both, or --restart to delete this run and start over")
+                f"both, or --restart to delete this run and start over"
+            )
         return
     if leftovers and not restart:
         raise ConfigMismatchError(
             f"{run_dir} holds files ({', '.join(sorted(p.name for p in leftovers)[:4])}) but no {CONFIG_NAME}, "
-            "so their parameters are unknown; use a fresh --out, or --restart to delete them and start over")
-    payload = {"preset": resolved.preset.name, "chapter": resolved.preset.chapter,
-               "parameters": resolved.values, "sources": resolved.sources}
+            "so their parameters are unknown; use a fresh --out, or --restart to delete them and start over"
+        )
+    payload = {
+        "preset": resolved.preset.name,
+        "chapter": resolved.preset.chapter,
+        "parameters": resolved.values,
+        "sources": resolved.sources,
+    }
     tmp = path.with_suffix(f".json.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
     os.replace(tmp, path)
@@ -219,8 +235,9 @@ def is_main_rank() -> bool:
     return os.environ.get("RANK", "0") == "0"
 
 
-def prepare(name: str, overrides: Mapping[str, Any] | None, out: str | os.PathLike[str],
-            restart: bool = False) -> tuple[Resolved, Path]:
+def prepare(
+    name: str, overrides: Mapping[str, Any] | None, out: str | os.PathLike[str], restart: bool = False
+) -> tuple[Resolved, Path]:
     """Resolve and check everything before anything trains: parameters, output folder, configuration on
     disk, device, data and the chapter's configs. Returns the resolution and the run folder ``OUT/NAME``.
 
@@ -262,8 +279,9 @@ def _lock(run_dir: Path) -> Any:
     return RunLock(run_dir)
 
 
-def train_preset(name: str, overrides: Mapping[str, Any] | None = None, out: str | os.PathLike[str] = "runs",
-                 restart: bool = False) -> Path:
+def train_preset(
+    name: str, overrides: Mapping[str, Any] | None = None, out: str | os.PathLike[str] = "runs", restart: bool = False
+) -> Path:
     """Run the preset's training into ``OUT/NAME/train`` (resumable; safe under torchrun)."""
     preset = get(name)
     train = resolve_train(preset)
@@ -286,8 +304,13 @@ def train_preset(name: str, overrides: Mapping[str, Any] | None = None, out: str
     return train_dir
 
 
-def run_preset(name: str, overrides: Mapping[str, Any] | None = None, out: str | os.PathLike[str] = "runs",
-               progress: bool = True, restart: bool = False) -> Path:
+def run_preset(
+    name: str,
+    overrides: Mapping[str, Any] | None = None,
+    out: str | os.PathLike[str] = "runs",
+    progress: bool = True,
+    restart: bool = False,
+) -> Path:
     """Execute the preset's chapter with papermill into ``OUT/NAME/`` and return that folder.
 
     The folder receives the executed notebook, ``metrics.json``, ``figures/`` and the training run in
@@ -301,8 +324,14 @@ def run_preset(name: str, overrides: Mapping[str, Any] | None = None, out: str |
     params = dict(resolved.values)
     params["out_dir"] = str(run_dir)
     with _lock(run_dir):
-        papermill.execute_notebook(str(source), str(run_dir / source.name), parameters=params,
-                                   cwd=str(source.parent), progress_bar=progress, kernel_name="python3")
+        papermill.execute_notebook(
+            str(source),
+            str(run_dir / source.name),
+            parameters=params,
+            cwd=str(source.parent),
+            progress_bar=progress,
+            kernel_name="python3",
+        )
     return run_dir
 
 
@@ -316,7 +345,8 @@ def book_dir() -> Path:
     if not path.is_dir():
         raise RunFolderError(
             f"'run' executes a chapter notebook and they are not at {path}: run it from a clone of the latentkit "
-            "repository (pip install -e '.[book]') or set LATENTKIT_BOOK to its book/ folder ('train' works without them)")
+            "repository (pip install -e '.[book]') or set LATENTKIT_BOOK to its book/ folder ('train' works without them)"
+        )
     return path
 
 
@@ -336,4 +366,3 @@ def chapter_parameters(notebook: str | os.PathLike[str]) -> dict[str, Parameter]
         if cell["cell_type"] == "code" and "parameters" in cell.get("metadata", {}).get("tags", []):
             return parse_parameters("".join(cell["source"]))
     raise ParameterError(f"{notebook} has no cell tagged 'parameters'")
-

@@ -44,8 +44,21 @@ from torch import Tensor, nn
 from latentkit._random import randn
 from latentkit.growing.layers import LRELU_SLOPE, GrowConv2d, downsample, fade, minibatch_stddev, resize_to, upsample
 
-__all__ = ["Strategy", "STRATEGIES", "CNNArch", "Stage", "growth_stages", "Generator", "Discriminator",
-           "grow_generator", "grow_discriminator", "real_images", "set_fade", "count_parameters", "gaussian_latent"]
+__all__ = [
+    "Strategy",
+    "STRATEGIES",
+    "CNNArch",
+    "Stage",
+    "growth_stages",
+    "Generator",
+    "Discriminator",
+    "grow_generator",
+    "grow_discriminator",
+    "real_images",
+    "set_fade",
+    "count_parameters",
+    "gaussian_latent",
+]
 
 Strategy = Literal["bGAN", "bgGAN", "cgGAN", "lgGAN", "clgGAN"]  # the models of table 1
 STRATEGIES: tuple[str, ...] = get_args(Strategy)
@@ -67,8 +80,10 @@ class CNNArch:
         object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))
         object.__setattr__(self, "latent_sizes", tuple(int(z) for z in self.latent_sizes))
         if self.resolution != 4 * 2 ** (len(self.widths) - 1):
-            raise ValueError(f"resolution {self.resolution} needs {len(self.widths)} widths for 4x4 .. "
-                             f"{self.resolution}x{self.resolution}, i.e. resolution = 4 * 2**(len(widths) - 1)")
+            raise ValueError(
+                f"resolution {self.resolution} needs {len(self.widths)} widths for 4x4 .. "
+                f"{self.resolution}x{self.resolution}, i.e. resolution = 4 * 2**(len(widths) - 1)"
+            )
         if list(self.latent_sizes) != sorted(set(self.latent_sizes)) or self.latent_sizes[0] < 1:
             raise ValueError(f"latent_sizes must increase strictly, got {self.latent_sizes}")
 
@@ -119,15 +134,19 @@ def growth_stages(strategy: Strategy, arch: CNNArch) -> list[Stage]:
     if strategy == "bgGAN":
         return [Stage(z, arch.blocks, w, detail(z)) for z in arch.latent_sizes]
     if strategy == "cgGAN":
-        return [Stage(z, arch.blocks, tuple(min(ws, scaled(w[0], z)) for ws in w), detail(z))
-                for z in arch.latent_sizes]
+        return [
+            Stage(z, arch.blocks, tuple(min(ws, scaled(w[0], z)) for ws in w), detail(z)) for z in arch.latent_sizes
+        ]
     if strategy == "lgGAN":
         return [Stage(zmax, k + 1, w[: k + 1], 4 * 2**k) for k in range(arch.blocks)]
     if len(arch.latent_sizes) != arch.blocks:
-        raise ValueError(f"clgGAN grows latent and layers together: {len(arch.latent_sizes)} latent sizes "
-                         f"for {arch.blocks} resolution blocks")
-    return [Stage(z, k + 1, tuple(scaled(ws, z) for ws in w[: k + 1]), 4 * 2**k)
-            for k, z in enumerate(arch.latent_sizes)]
+        raise ValueError(
+            f"clgGAN grows latent and layers together: {len(arch.latent_sizes)} latent sizes "
+            f"for {arch.blocks} resolution blocks"
+        )
+    return [
+        Stage(z, k + 1, tuple(scaled(ws, z) for ws in w[: k + 1]), 4 * 2**k) for k, z in enumerate(arch.latent_sizes)
+    ]
 
 
 def _old(prev: Stage | None, s: int) -> int | None:
@@ -162,15 +181,22 @@ class Generator(nn.Module, _FadeMixin):
             if s == 0:
                 first = GrowConv2d(stage.latent, w, 4, padding=3, old_in=prev.latent if prev else None, old_out=old)
             else:
-                first = GrowConv2d(stage.widths[s - 1], w, 3, padding=1,
-                                   old_in=_old(prev, s - 1) if old is not None else None, old_out=old)
+                first = GrowConv2d(
+                    stage.widths[s - 1],
+                    w,
+                    3,
+                    padding=1,
+                    old_in=_old(prev, s - 1) if old is not None else None,
+                    old_out=old,
+                )
             blocks.append(nn.ModuleList([first, GrowConv2d(w, w, 3, padding=1, old_in=old, old_out=old)]))
         self.blocks = nn.ModuleList(blocks)
         last = stage.widths[-1]
         if self._grow_layers():
             self.to_rgb = GrowConv2d(last, channels, 1)
-            self.to_rgb_prev = GrowConv2d(stage.widths[prev.blocks - 1], channels, 1,
-                                          old_in=prev.widths[-1], old_out=channels)
+            self.to_rgb_prev = GrowConv2d(
+                stage.widths[prev.blocks - 1], channels, 1, old_in=prev.widths[-1], old_out=channels
+            )
         else:
             self.to_rgb = GrowConv2d(last, channels, 1, old_in=prev.widths[-1] if prev else None)
             self.to_rgb_prev = None
@@ -213,18 +239,26 @@ class Discriminator(nn.Module, _FadeMixin):
         blocks = {}
         for s in range(n - 1, 0, -1):
             old = _old(prev, s)
-            blocks[str(s)] = nn.ModuleList([
-                GrowConv2d(w[s], w[s], 3, padding=1, old_in=old, old_out=old),
-                GrowConv2d(w[s], w[s - 1], 3, padding=1, old_in=old,
-                           old_out=_old(prev, s - 1) if old is not None else None)])
+            blocks[str(s)] = nn.ModuleList(
+                [
+                    GrowConv2d(w[s], w[s], 3, padding=1, old_in=old, old_out=old),
+                    GrowConv2d(
+                        w[s], w[s - 1], 3, padding=1, old_in=old, old_out=_old(prev, s - 1) if old is not None else None
+                    ),
+                ]
+            )
         self.blocks = nn.ModuleDict(blocks)
         old0 = _old(prev, 0)
         self.mbstd_old = old0 if old0 is not None else w[0]  # channels eq. (15) counts as old
-        self.final = nn.ModuleList([
-            GrowConv2d(w[0] + 1, w[0], 3, padding=1, old_in=old0 + 1 if old0 else None, old_out=old0,
-                       keep_last_in=True),
-            GrowConv2d(w[0], w[0], 4, padding=0, old_in=old0, old_out=old0),
-            GrowConv2d(w[0], 1, 1, old_in=old0)])
+        self.final = nn.ModuleList(
+            [
+                GrowConv2d(
+                    w[0] + 1, w[0], 3, padding=1, old_in=old0 + 1 if old0 else None, old_out=old0, keep_last_in=True
+                ),
+                GrowConv2d(w[0], w[0], 4, padding=0, old_in=old0, old_out=old0),
+                GrowConv2d(w[0], 1, 1, old_in=old0),
+            ]
+        )
 
     @property
     def tau_end(self) -> float:
@@ -306,8 +340,9 @@ def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
 
-def gaussian_latent(n: int, size: int, generator: torch.Generator | None = None,
-                    device: torch.device | str = "cpu") -> Tensor:
+def gaussian_latent(
+    n: int, size: int, generator: torch.Generator | None = None, device: torch.device | str = "cpu"
+) -> Tensor:
     """``size``-d standard Gaussians normalised to unit length (sec. 7.2.3); models use the first entries.
 
     Drawn with ``generator`` (on its device; without one, torch's global CPU generator, so that a seed gives the

@@ -24,16 +24,24 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import Any, Literal, get_args
 
 from latentkit import engine
 from latentkit.growing.cnn import CNNArch, Strategy, growth_stages
 from latentkit.growing.losses import Loss
 
-__all__ = ["Optimizer", "OPTIMIZERS", "CELEBA_EPOCH", "MLPGANConfig", "CNNGANConfig", "swiss_roll_configs",
-           "cnn_configs", "chapter_configs"]
+__all__ = [
+    "Optimizer",
+    "OPTIMIZERS",
+    "CELEBA_EPOCH",
+    "MLPGANConfig",
+    "CNNGANConfig",
+    "swiss_roll_configs",
+    "cnn_configs",
+    "chapter_configs",
+]
 
 Optimizer = Literal["rmsprop", "adam"]  # the optimizers of both networks
 OPTIMIZERS: tuple[str, ...] = get_args(Optimizer)

@@ -23,8 +23,15 @@ from torch import Tensor
 
 from latentkit.growing.cnn import Discriminator, Generator, count_parameters, gaussian_latent, growth_stages
 
-__all__ = ["latent_groups", "resample_group", "random_walk", "axis_walk", "group_variability", "axis_shares",
-           "parameter_schedule"]
+__all__ = [
+    "latent_groups",
+    "resample_group",
+    "random_walk",
+    "axis_walk",
+    "group_variability",
+    "axis_shares",
+    "parameter_schedule",
+]
 
 
 def latent_groups(latent_size: int, first: int = 8) -> list[tuple[int, int]]:
@@ -53,8 +60,14 @@ def resample_group(z_ref: Tensor, group: tuple[int, int], n: int, generator: tor
 
 
 @torch.no_grad()
-def random_walk(generator_net: Callable[[Tensor], Tensor], z_ref: Tensor, group: tuple[int, int],
-                generator: torch.Generator, points: int = 5, between: int = 3) -> Tensor:
+def random_walk(
+    generator_net: Callable[[Tensor], Tensor],
+    z_ref: Tensor,
+    group: tuple[int, int],
+    generator: torch.Generator,
+    points: int = 5,
+    between: int = 3,
+) -> Tensor:
     """Sec. 7.2.1: resample ``group`` of ``z_ref`` ``points - 1`` times and walk linearly through the
     ``points`` vectors with ``between`` steps between neighbours. Returns the images ``(L, C, H, W)``."""
     keys = torch.cat([z_ref[None], resample_group(z_ref, group, points - 1, generator)])
@@ -64,8 +77,9 @@ def random_walk(generator_net: Callable[[Tensor], Tensor], z_ref: Tensor, group:
 
 
 @torch.no_grad()
-def axis_walk(generator_net: Callable[[Tensor], Tensor], z_ref: Tensor, dim: int, steps: int = 4,
-              radius: float = 0.125) -> Tensor:
+def axis_walk(
+    generator_net: Callable[[Tensor], Tensor], z_ref: Tensor, dim: int, steps: int = 4, radius: float = 0.125
+) -> Tensor:
     """Sec. 7.2.2: coordinate ``dim`` (0-based) of ``z_ref`` swept over ``[-radius, radius]``."""
     z = z_ref.expand(steps, -1).clone()
     z[:, dim] = torch.linspace(-radius, radius, steps, device=z_ref.device)
@@ -73,9 +87,15 @@ def axis_walk(generator_net: Callable[[Tensor], Tensor], z_ref: Tensor, dim: int
 
 
 @torch.no_grad()
-def group_variability(generator_net: Callable[[Tensor], Tensor], latent_size: int, groups: list[tuple[int, int]],
-                      generator: torch.Generator, n: int = 64, references: int = 8,
-                      device: Any = "cpu") -> list[float]:
+def group_variability(
+    generator_net: Callable[[Tensor], Tensor],
+    latent_size: int,
+    groups: list[tuple[int, int]],
+    generator: torch.Generator,
+    n: int = 64,
+    references: int = 8,
+    device: Any = "cpu",
+) -> list[float]:
     """Sec. 9: for each group, the pixel-averaged standard deviation over ``n`` images whose latents
     differ only in that group, averaged over ``references`` reference latents. One number per group."""
     refs = gaussian_latent(references, latent_size, generator, device)
@@ -90,8 +110,9 @@ def group_variability(generator_net: Callable[[Tensor], Tensor], latent_size: in
 
 
 @torch.no_grad()
-def axis_shares(generator_net: Callable[[Tensor], Tensor], grid: int = 64, low: float = -1.0,
-                high: float = 1.0, device: Any = "cpu") -> tuple[float, float]:
+def axis_shares(
+    generator_net: Callable[[Tensor], Tensor], grid: int = 64, low: float = -1.0, high: float = 1.0, device: Any = "cpu"
+) -> tuple[float, float]:
     """First-order variance shares of a 2-D latent on a ``grid x grid`` lattice over ``[low, high]^2``.
 
     ``S_i = sum_d Var_{z_i}( E[x_d | z_i] ) / sum_d Var(x_d)``: the fraction of the generated data's
@@ -116,8 +137,16 @@ def parameter_schedule(strategy: str, arch: Any, phase_images: list[int], channe
         for k, stage in enumerate(stages):
             prev = stages[k - 1] if k else None
             g, d = Generator(stage, prev, channels), Discriminator(stage, prev, channels)
-            rows.append({"phase": k, "start": shown, "end": shown + phase_images[k], "latent": stage.latent,
-                         "resolution": stage.resolution, "generator": count_parameters(g),
-                         "discriminator": count_parameters(d)})
+            rows.append(
+                {
+                    "phase": k,
+                    "start": shown,
+                    "end": shown + phase_images[k],
+                    "latent": stage.latent,
+                    "resolution": stage.resolution,
+                    "generator": count_parameters(g),
+                    "discriminator": count_parameters(d),
+                }
+            )
             shown += phase_images[k]
     return rows

@@ -69,8 +69,16 @@ class GrowConv2d(nn.Module):
     copies a smaller layer's weights into the old block.
     """
 
-    def __init__(self, in_ch: int, out_ch: int, kernel: int, padding: int = 0, old_in: int | None = None,
-                 old_out: int | None = None, keep_last_in: bool = False) -> None:
+    def __init__(
+        self,
+        in_ch: int,
+        out_ch: int,
+        kernel: int,
+        padding: int = 0,
+        old_in: int | None = None,
+        old_out: int | None = None,
+        keep_last_in: bool = False,
+    ) -> None:
         super().__init__()
         self.in_ch, self.out_ch, self.kernel, self.padding = in_ch, out_ch, kernel, padding
         self.old_in = in_ch if old_in is None else old_in
@@ -104,7 +112,7 @@ class GrowConv2d(nn.Module):
         mask = self.old_mask.to(self.weight.dtype)
         scale = mask + self.beta * (1.0 - mask)
         bias_scale = torch.ones_like(self.bias)
-        bias_scale[self.old_out:] = self.beta
+        bias_scale[self.old_out :] = self.beta
         return self.weight * scale[:, :, None, None], self.bias * bias_scale
 
     def forward(self, x: Tensor) -> Tensor:
@@ -117,16 +125,20 @@ class GrowConv2d(nn.Module):
     def copy_from(self, old: GrowConv2d) -> None:
         """Put ``old``'s weights into this layer's old block (its channels must be the old ones)."""
         if (old.in_ch, old.out_ch, old.kernel) != (self.old_in, self.old_out, self.kernel):
-            raise ValueError(f"cannot grow a {old.in_ch}->{old.out_ch} k{old.kernel} layer into "
-                             f"{self.in_ch}->{self.out_ch} k{self.kernel} with {self.old_in}->{self.old_out} old")
+            raise ValueError(
+                f"cannot grow a {old.in_ch}->{old.out_ch} k{old.kernel} layer into "
+                f"{self.in_ch}->{self.out_ch} k{self.kernel} with {self.old_in}->{self.old_out} old"
+            )
         idx = torch.tensor(self.old_in_index(), device=self.weight.device)
         self.weight[: self.old_out].index_copy_(1, idx, old.weight.to(self.weight))
         self.bias[: self.old_out].copy_(old.bias.to(self.bias))
-        self.bias[self.old_out:].zero_()
+        self.bias[self.old_out :].zero_()
 
     def extra_repr(self) -> str:
-        return (f"{self.in_ch}, {self.out_ch}, kernel={self.kernel}, padding={self.padding}, "
-                f"old=({self.old_in}, {self.old_out})")
+        return (
+            f"{self.in_ch}, {self.out_ch}, kernel={self.kernel}, padding={self.padding}, "
+            f"old=({self.old_in}, {self.old_out})"
+        )
 
 
 def minibatch_stddev(x: Tensor, old_channels: int | None = None, tau: float = 0.0, eps: float = 1e-8) -> Tensor:
@@ -148,4 +160,3 @@ def minibatch_stddev(x: Tensor, old_channels: int | None = None, tau: float = 0.
     else:
         s = (1.0 - tau) * std[:old_channels].mean() + tau * std[old_channels:].mean()
     return torch.cat([x, s.expand(b, 1, h, w)], dim=1)
-

@@ -28,8 +28,16 @@ from torch import Tensor
 
 from latentkit._random import rand
 
-__all__ = ["Loss", "LOSSES", "ns_discriminator_loss", "ns_generator_loss", "wgan_critic_loss", "wgan_generator_loss",
-           "gradient_penalty", "interpolate"]
+__all__ = [
+    "Loss",
+    "LOSSES",
+    "ns_discriminator_loss",
+    "ns_generator_loss",
+    "wgan_critic_loss",
+    "wgan_generator_loss",
+    "gradient_penalty",
+    "interpolate",
+]
 
 Loss = Literal["ns", "wgan-gp"]  # the GAN objectives (a config field of this type is checked)
 LOSSES: tuple[str, ...] = get_args(Loss)
@@ -65,9 +73,14 @@ def interpolate(real: Tensor, fake: Tensor, t: Tensor) -> Tensor:
     return t * real + (1 - t) * fake
 
 
-def gradient_penalty(critic: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor,
-                     generator: torch.Generator | None = None, t: Tensor | None = None,
-                     create_graph: bool = True) -> Tensor:
+def gradient_penalty(
+    critic: Callable[[Tensor], Tensor],
+    real: Tensor,
+    fake: Tensor,
+    generator: torch.Generator | None = None,
+    t: Tensor | None = None,
+    create_graph: bool = True,
+) -> Tensor:
     """The penalty of eq. (12)-(13) without ``lambda``: ``E[(||grad_x_hat D(x_hat)||_2 - 1)^2]``.
 
     Arguments:

@@ -80,9 +80,9 @@ def grow_latent(generator: MLPGenerator, latent: int) -> MLPGenerator:
     return new
 
 
-def uniform_latent(n: int, size: int, generator: torch.Generator | None = None,
-                   device: torch.device | str = "cpu") -> Tensor:
+def uniform_latent(
+    n: int, size: int, generator: torch.Generator | None = None, device: torch.device | str = "cpu"
+) -> Tensor:
     """``z ~ U(-1, 1)^size`` (sec. 7.1), drawn with ``generator`` (on its device; without one, torch's global
     CPU generator, so that a seed gives the same latents on every device) and returned on ``device``."""
     return rand((n, size), generator=generator or torch.default_generator, device=device) * 2 - 1
-

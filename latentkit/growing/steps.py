@@ -27,8 +27,13 @@ from torch import Tensor
 
 from latentkit import engine
 from latentkit.growing.configs import CNNGANConfig, MLPGANConfig
-from latentkit.growing.losses import (gradient_penalty, ns_discriminator_loss, ns_generator_loss, wgan_critic_loss,
-                                      wgan_generator_loss)
+from latentkit.growing.losses import (
+    gradient_penalty,
+    ns_discriminator_loss,
+    ns_generator_loss,
+    wgan_critic_loss,
+    wgan_generator_loss,
+)
 
 __all__ = ["make_optimizer", "discriminator_loss", "generator_loss", "gan_step"]
 
@@ -42,8 +47,9 @@ def make_optimizer(cfg: GANConfig, params: Any) -> torch.optim.Optimizer:
     return torch.optim.RMSprop(params, lr=cfg.lr)
 
 
-def discriminator_loss(cfg: GANConfig, d: Callable[[Tensor], Tensor], real: Tensor,
-                       fake: Tensor) -> tuple[Tensor, Tensor]:
+def discriminator_loss(
+    cfg: GANConfig, d: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor
+) -> tuple[Tensor, Tensor]:
     """The discriminator's objective, eq. (6) or eq. (13), and the gradient penalty (detached; 0 for ``ns``)."""
     real_out, fake_out = d(real), d(fake)
     if cfg.loss == "ns":

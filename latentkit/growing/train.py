@@ -16,25 +16,55 @@ one phase as long as the others' total.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
 from torch import nn
 
 from latentkit import data, engine
-from latentkit.growing.cnn import (Discriminator, Generator, Stage, gaussian_latent, growth_stages, grow_discriminator,
-                                   grow_generator, real_images, set_fade)
-from latentkit.growing.configs import (CELEBA_EPOCH, OPTIMIZERS, CNNGANConfig, MLPGANConfig, chapter_configs,
-                                       cnn_configs, swiss_roll_configs)
+from latentkit.growing.cnn import (
+    Discriminator,
+    Generator,
+    Stage,
+    gaussian_latent,
+    grow_discriminator,
+    grow_generator,
+    growth_stages,
+    real_images,
+    set_fade,
+)
+from latentkit.growing.configs import (
+    CELEBA_EPOCH,
+    OPTIMIZERS,
+    CNNGANConfig,
+    MLPGANConfig,
+    chapter_configs,
+    cnn_configs,
+    swiss_roll_configs,
+)
 from latentkit.growing.mlp import MLPDiscriminator, MLPGenerator, grow_latent, uniform_latent
 from latentkit.growing.steps import gan_step, make_optimizer
 
-__all__ = ["MLPGANConfig", "CNNGANConfig", "GANRun", "fit_mlp_gan", "fit_cnn_gan", "gaussian_latent", "cnn_configs",
-           "swiss_roll_configs", "phase_images", "train_preset", "train_preset_mlp", "train_preset_cnn",
-           "chapter_configs", "OPTIMIZERS", "CELEBA_EPOCH"]
+__all__ = [
+    "MLPGANConfig",
+    "CNNGANConfig",
+    "GANRun",
+    "fit_mlp_gan",
+    "fit_cnn_gan",
+    "gaussian_latent",
+    "cnn_configs",
+    "swiss_roll_configs",
+    "phase_images",
+    "train_preset",
+    "train_preset_mlp",
+    "train_preset_cnn",
+    "chapter_configs",
+    "OPTIMIZERS",
+    "CELEBA_EPOCH",
+]
 
 
 @dataclass
@@ -55,16 +85,25 @@ def _first_phase(dirs: list[Path | None]) -> int:
     return started[-1] if started else 0
 
 
-def _train_config(cfg: MLPGANConfig | CNNGANConfig, k: int, steps: int, desc: str,
-                  fading: bool = False) -> engine.TrainConfig:
+def _train_config(
+    cfg: MLPGANConfig | CNNGANConfig, k: int, steps: int, desc: str, fading: bool = False
+) -> engine.TrainConfig:
     # fading: layers that fade out (alpha = 1) or in (alpha = 0) get no gradient -> DDP must look for them
     compile_ = getattr(cfg, "compile", False)
-    return engine.TrainConfig(steps=steps, seed=cfg.seed + k, device=cfg.device, checkpoint_every=cfg.checkpoint_every,
-                              log_every=cfg.log_every, progress=cfg.progress, finite=("loss_d", "loss_g"),
-                              desc=desc, mixed_precision=getattr(cfg, "mixed_precision", False),
-                              # torch.compile cannot differentiate twice: the gradient penalty keeps D eager
-                              compile=("G",) if compile_ and cfg.loss == "wgan-gp" else compile_,
-                              ddp_find_unused=fading)
+    return engine.TrainConfig(
+        steps=steps,
+        seed=cfg.seed + k,
+        device=cfg.device,
+        checkpoint_every=cfg.checkpoint_every,
+        log_every=cfg.log_every,
+        progress=cfg.progress,
+        finite=("loss_d", "loss_g"),
+        desc=desc,
+        mixed_precision=getattr(cfg, "mixed_precision", False),
+        # torch.compile cannot differentiate twice: the gradient penalty keeps D eager
+        compile=("G",) if compile_ and cfg.loss == "wgan-gp" else compile_,
+        ddp_find_unused=fading,
+    )
 
 
 def _seeded(seed: int, build: Callable[[], Any]) -> Any:
@@ -95,18 +134,22 @@ def fit_mlp_gan(cfg: MLPGANConfig, out_dir: str | Path | None = None) -> GANRun:
             run.histories.append([])
             continue
         if k == start:
-            g, d = _seeded(cfg.seed * 1009 + k, lambda: (MLPGenerator(size, dim, cfg.hidden, cfg.depth),
-                                                         MLPDiscriminator(dim, cfg.hidden, cfg.depth)))
+            g, d = _seeded(
+                cfg.seed * 1009 + k,
+                lambda: (MLPGenerator(size, dim, cfg.hidden, cfg.depth), MLPDiscriminator(dim, cfg.hidden, cfg.depth)),
+            )
         else:
             g = grow_latent(tr.raw("G"), size)
             d = tr.raw("D")
-        tr = engine.Trainer(dirs[k], {"G": g, "D": d},
-                            {"G": make_optimizer(cfg, g.parameters()), "D": make_optimizer(cfg, d.parameters())},
-                            _train_config(cfg, k, steps, f"phase {k} (latent {size})"))
+        tr = engine.Trainer(
+            dirs[k],
+            {"G": g, "D": d},
+            {"G": make_optimizer(cfg, g.parameters()), "D": make_optimizer(cfg, d.parameters())},
+            _train_config(cfg, k, steps, f"phase {k} (latent {size})"),
+        )
         sample = data.batch_sampler(ds, cfg.batch_size, tr.device)
         before = tr.step if tr.resume() else 0
-        tr.fit(lambda t, batch: gan_step(cfg, t, batch[0], lambda b: uniform_latent(b, zmax, device=t.device)),
-               sample)
+        tr.fit(lambda t, batch: gan_step(cfg, t, batch[0], lambda b: uniform_latent(b, zmax, device=t.device)), sample)
         run.steps_trained_now += tr.step - before
         run.histories.append(list(tr.history))
     run.generator, run.discriminator = tr.raw("G").eval(), tr.raw("D").eval()
@@ -131,12 +174,21 @@ def _load_images(cfg: CNNGANConfig) -> Any:
     kwargs: dict[str, Any] = {"root": cfg.root} if cfg.root else {}
     if cfg.crop:  # celeba's option: data.load refuses it for other sets
         kwargs["crop"] = cfg.crop
-    ds = data.load(cfg.dataset, "train", n=cfg.n, size=cfg.resolution, channels=cfg.channels,
-                   value_range=(-1.0, 1.0), seed=cfg.seed, **kwargs)
+    ds = data.load(
+        cfg.dataset,
+        "train",
+        n=cfg.n,
+        size=cfg.resolution,
+        channels=cfg.channels,
+        value_range=(-1.0, 1.0),
+        seed=cfg.seed,
+        **kwargs,
+    )
     shape = tuple(ds.info.shape)
     if shape != (cfg.channels, cfg.resolution, cfg.resolution):
-        raise ValueError(f"{cfg.dataset!r} gives images {shape}, the model needs "
-                         f"{(cfg.channels, cfg.resolution, cfg.resolution)}")
+        raise ValueError(
+            f"{cfg.dataset!r} gives images {shape}, the model needs {(cfg.channels, cfg.resolution, cfg.resolution)}"
+        )
     return ds
 
 
@@ -164,17 +216,29 @@ def fit_cnn_gan(cfg: CNNGANConfig, out_dir: str | Path | None = None, dataset: A
             continue
         seed = cfg.seed * 1009 + k
         if k == start:
-            g, d = _seeded(seed, lambda: (Generator(stage, prev, cfg.channels), Discriminator(stage, prev, cfg.channels)))
+            g, d = _seeded(
+                seed, lambda: (Generator(stage, prev, cfg.channels), Discriminator(stage, prev, cfg.channels))
+            )
         else:
             g, d = _seeded(seed, lambda: (grow_generator(tr.raw("G"), stage), grow_discriminator(tr.raw("D"), stage)))
         opt = {name: make_optimizer(cfg, m.parameters()) for name, m in (("G", g), ("D", d))}
-        tr = engine.Trainer(dirs[k], {"G": g, "D": d}, opt,
-                            _train_config(cfg, k, steps, f"{cfg.strategy} phase {k} ({stage.resolution}px, z {stage.latent})",
-                                          fading=prev is not None and prev.blocks < stage.blocks))
+        tr = engine.Trainer(
+            dirs[k],
+            {"G": g, "D": d},
+            opt,
+            _train_config(
+                cfg,
+                k,
+                steps,
+                f"{cfg.strategy} phase {k} ({stage.resolution}px, z {stage.latent})",
+                fading=prev is not None and prev.blocks < stage.blocks,
+            ),
+        )
         sample = data.batch_sampler(ds, cfg.batch_size, tr.device)
 
-        def step_fn(t: engine.Trainer, batch: Any, stage: Stage = stage, prev: Stage | None = prev,
-                    k: int = k) -> dict[str, Any]:
+        def step_fn(
+            t: engine.Trainer, batch: Any, stage: Stage = stage, prev: Stage | None = prev, k: int = k
+        ) -> dict[str, Any]:
             progress = 1.0 if k == 0 else min(1.0, t.step * global_batch / max(1, cfg.fade_images))
             set_fade(t.raw("G"), progress)
             set_fade(t.raw("D"), progress)

@@ -37,8 +37,12 @@ def generate(generator: Generator, n: int, seed: int | torch.Generator = 0, batc
     z = 2 * torch.rand(n, generator.z_dim, generator=g) - 1
     noise = torch.randn(n, generator.noise_dim, generator=g)
     generator.eval()
-    return torch.cat([generator(noise[i:i + batch_size].to(dev), z[i:i + batch_size].to(dev)).cpu()
-                      for i in range(0, n, batch_size)])
+    return torch.cat(
+        [
+            generator(noise[i : i + batch_size].to(dev), z[i : i + batch_size].to(dev)).cpu()
+            for i in range(0, n, batch_size)
+        ]
+    )
 
 
 @torch.no_grad()
@@ -46,24 +50,30 @@ def encode(encoder: Encoder, x: Tensor, batch_size: int = 1024) -> Tensor:
     """Codes ``E(x)`` (on the CPU)."""
     dev = module_device(encoder)
     encoder.eval()
-    return torch.cat([encoder(x[i:i + batch_size].to(dev)).cpu() for i in range(0, len(x), batch_size)])
+    return torch.cat([encoder(x[i : i + batch_size].to(dev)).cpu() for i in range(0, len(x), batch_size)])
 
 
 @torch.no_grad()
-def reconstruct(encoder: Encoder, generator: Generator, x: Tensor, seed: int | torch.Generator = 0,
-                batch_size: int = 1024) -> Tensor:
+def reconstruct(
+    encoder: Encoder, generator: Generator, x: Tensor, seed: int | torch.Generator = 0, batch_size: int = 1024
+) -> Tensor:
     """Reconstructions ``G(z', E(x))`` with fresh noise ``z'`` drawn from ``seed``."""
     z = encode(encoder, x, batch_size)
     noise = torch.randn(len(x), generator.noise_dim, generator=_gen(seed))
     dev = module_device(generator)
     generator.eval()
-    return torch.cat([generator(noise[i:i + batch_size].to(dev), z[i:i + batch_size].to(dev)).cpu()
-                      for i in range(0, len(x), batch_size)])
+    return torch.cat(
+        [
+            generator(noise[i : i + batch_size].to(dev), z[i : i + batch_size].to(dev)).cpu()
+            for i in range(0, len(x), batch_size)
+        ]
+    )
 
 
 @torch.no_grad()
-def interpolate(encoder: Encoder, generator: Generator, x0: Tensor, x1: Tensor, steps: int = 8,
-                seed: int | torch.Generator = 0) -> Tensor:
+def interpolate(
+    encoder: Encoder, generator: Generator, x0: Tensor, x1: Tensor, steps: int = 8, seed: int | torch.Generator = 0
+) -> Tensor:
     """Fig. 9: ``G(z', (1 - a) E(x0) + a E(x1))`` for ``a`` in ``linspace(0, 1, steps)`` with one fixed
     noise ``z'``; ``x0``, ``x1`` single examples (no batch axis). Returns ``(steps, *x0.shape)``."""
     z = encode(encoder, torch.stack([x0, x1]))

@@ -37,8 +37,13 @@ def _fake(logits: Tensor) -> Tensor:
     return F.binary_cross_entropy_with_logits(logits, torch.zeros_like(logits))
 
 
-def loss_terms(pair_real: Tensor | None, pair_fake: Tensor | None, marginal_real: Tensor,
-               marginal_fake: Tensor, marginal_recon: Tensor | None = None) -> dict[str, Tensor]:
+def loss_terms(
+    pair_real: Tensor | None,
+    pair_fake: Tensor | None,
+    marginal_real: Tensor,
+    marginal_fake: Tensor,
+    marginal_recon: Tensor | None = None,
+) -> dict[str, Tensor]:
     """The four terms of ``-V`` (eq. 3) by name: ``pair_real = -E log D(T(x), x)``,
     ``pair_fake = -E log(1 - D(G(z', E(x)), x))``, ``marginal_real = -E log D'(x)``,
     ``marginal_fake = -E log(1 - D'(G(z', z)))``; the pair terms are absent for the plain GAN.
@@ -54,8 +59,13 @@ def loss_terms(pair_real: Tensor | None, pair_fake: Tensor | None, marginal_real
     return terms
 
 
-def discriminator_loss(pair_real: Tensor | None, pair_fake: Tensor | None, marginal_real: Tensor,
-                       marginal_fake: Tensor, marginal_recon: Tensor | None = None) -> Tensor:
+def discriminator_loss(
+    pair_real: Tensor | None,
+    pair_fake: Tensor | None,
+    marginal_real: Tensor,
+    marginal_fake: Tensor,
+    marginal_recon: Tensor | None = None,
+) -> Tensor:
     """``-V`` of eq. 3 (or of eq. 1 without the pair terms): what D and D' minimise.
 
     Arguments:
@@ -65,8 +75,9 @@ def discriminator_loss(pair_real: Tensor | None, pair_fake: Tensor | None, margi
     return sum(loss_terms(pair_real, pair_fake, marginal_real, marginal_fake, marginal_recon).values())
 
 
-def generator_loss(pair_fake: Tensor | None, marginal_fake: Tensor, saturating: bool = False,
-                   marginal_recon: Tensor | None = None) -> Tensor:
+def generator_loss(
+    pair_fake: Tensor | None, marginal_fake: Tensor, saturating: bool = False, marginal_recon: Tensor | None = None
+) -> Tensor:
     """What G and E minimise, from the logits of ``D(G(z', E(x)), x)`` (``None`` for the plain GAN) and of
     ``D'(G(z', z))``: ``-log D(..) - log D'(..)`` (non-saturating), or, with ``saturating=True``, eq. 3's
     ``log(1 - D(..)) + log(1 - D'(..))``; plus the same term for ``D'(G(z', E(x)))`` when its logits

@@ -29,13 +29,24 @@ Example:
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
 
-__all__ = ["Encoder", "Generator", "Discriminator", "mlp_ivegan", "conv_ivegan", "code_head", "code_norm_name",
-           "BatchWhiten", "CODE_NORMS", "CONV_LAYOUTS", "init_weights"]
+__all__ = [
+    "Encoder",
+    "Generator",
+    "Discriminator",
+    "mlp_ivegan",
+    "conv_ivegan",
+    "code_head",
+    "code_norm_name",
+    "BatchWhiten",
+    "CODE_NORMS",
+    "CONV_LAYOUTS",
+    "init_weights",
+]
 
 SLOPE = 0.2  # leaky ReLU slope (appendix B)
 
@@ -47,19 +58,41 @@ CONV_LAYOUTS: dict[str, dict[str, list[tuple[int, int, int, bool]]]] = {
         "generator_base": [(256, 4)],  # channels and spatial size of the dense layer's output (at size 32)
     },
     "celeba": {
-        "encoder": [(128, 5, 2, True), (128, 5, 2, True), (256, 5, 2, True), (256, 3, 2, True), (512, 3, 2, True),
-                    (512, 3, 2, True), (1024, 2, 1, True)],
-        "generator": [(512, 3, 2, True), (512, 3, 1, True), (256, 3, 2, True), (256, 3, 1, True), (256, 3, 2, True),
-                      (256, 3, 1, True), (128, 5, 2, True), (128, 5, 1, True), (128, 5, 2, True), (128, 5, 1, False),
-                      (64, 5, 2, False)],
+        "encoder": [
+            (128, 5, 2, True),
+            (128, 5, 2, True),
+            (256, 5, 2, True),
+            (256, 3, 2, True),
+            (512, 3, 2, True),
+            (512, 3, 2, True),
+            (1024, 2, 1, True),
+        ],
+        "generator": [
+            (512, 3, 2, True),
+            (512, 3, 1, True),
+            (256, 3, 2, True),
+            (256, 3, 1, True),
+            (256, 3, 2, True),
+            (256, 3, 1, True),
+            (128, 5, 2, True),
+            (128, 5, 1, True),
+            (128, 5, 2, True),
+            (128, 5, 1, False),
+            (64, 5, 2, False),
+        ],
         "generator_base": [(1024, 2)],  # at size 128
     },
 }
 
 
 def _act(name: str) -> nn.Module:
-    acts = {"tanh": nn.Tanh, "relu": nn.ReLU, "lrelu": lambda: nn.LeakyReLU(SLOPE), "sigmoid": nn.Sigmoid,
-            "linear": nn.Identity}
+    acts = {
+        "tanh": nn.Tanh,
+        "relu": nn.ReLU,
+        "lrelu": lambda: nn.LeakyReLU(SLOPE),
+        "sigmoid": nn.Sigmoid,
+        "linear": nn.Identity,
+    }
     if name not in acts:
         raise ValueError(f"unknown activation {name!r}; valid: {', '.join(acts)}")
     return acts[name]()
@@ -67,13 +100,29 @@ def _act(name: str) -> nn.Module:
 
 def init_weights(module: nn.Module) -> nn.Module:
     """Appendix B: He init for layers followed by a (leaky) ReLU, Xavier for the others, zero biases."""
-    layers = [m for m in module.modules() if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d,
-                                                           nn.BatchNorm2d, nn.BatchNorm1d, nn.LeakyReLU,
-                                                           nn.ReLU, nn.Tanh, nn.Sigmoid, nn.Identity))]
+    layers = [
+        m
+        for m in module.modules()
+        if isinstance(
+            m,
+            (
+                nn.Linear,
+                nn.Conv2d,
+                nn.ConvTranspose2d,
+                nn.BatchNorm2d,
+                nn.BatchNorm1d,
+                nn.LeakyReLU,
+                nn.ReLU,
+                nn.Tanh,
+                nn.Sigmoid,
+                nn.Identity,
+            ),
+        )
+    ]
     for i, m in enumerate(layers):
         if not isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
             continue
-        nxt = next((n for n in layers[i + 1:] if not isinstance(n, (nn.BatchNorm1d, nn.BatchNorm2d))), None)
+        nxt = next((n for n in layers[i + 1 :] if not isinstance(n, (nn.BatchNorm1d, nn.BatchNorm2d))), None)
         if isinstance(nxt, (nn.LeakyReLU, nn.ReLU)):
             slope = nxt.negative_slope if isinstance(nxt, nn.LeakyReLU) else 0.0
             nn.init.kaiming_normal_(m.weight, a=slope, nonlinearity="leaky_relu")
@@ -161,8 +210,9 @@ class Encoder(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         if tuple(x.shape[1:]) != self.data_shape:
-            raise ValueError(f"the encoder expects inputs of shape (N, {', '.join(map(str, self.data_shape))}), "
-                             f"got {tuple(x.shape)}")
+            raise ValueError(
+                f"the encoder expects inputs of shape (N, {', '.join(map(str, self.data_shape))}), got {tuple(x.shape)}"
+            )
         return self.body(x)
 
 
@@ -175,8 +225,10 @@ class Generator(nn.Module):
 
     def forward(self, noise: Tensor, z: Tensor) -> Tensor:
         if noise.shape[-1] != self.noise_dim or z.shape[-1] != self.z_dim or noise.shape[0] != z.shape[0]:
-            raise ValueError(f"the generator expects noise (N, {self.noise_dim}) and codes (N, {self.z_dim}), "
-                             f"got {tuple(noise.shape)} and {tuple(z.shape)}")
+            raise ValueError(
+                f"the generator expects noise (N, {self.noise_dim}) and codes (N, {self.z_dim}), "
+                f"got {tuple(noise.shape)} and {tuple(z.shape)}"
+            )
         return self.body(torch.cat([noise, z], dim=1))
 
 
@@ -195,22 +247,31 @@ class Discriminator(nn.Module):
     either input pair may be ``None`` (then that output is ``None``).
     """
 
-    def __init__(self, features: nn.Module, feature_dim: int, pair_hidden: Sequence[int],
-                 marginal_hidden: Sequence[int], activation: str = "lrelu", pair: bool = True):
+    def __init__(
+        self,
+        features: nn.Module,
+        feature_dim: int,
+        pair_hidden: Sequence[int],
+        marginal_hidden: Sequence[int],
+        activation: str = "lrelu",
+        pair: bool = True,
+    ):
         super().__init__()
         self.features = features
         self.pair_head = _mlp([2 * feature_dim, *pair_hidden, 1], activation, "linear") if pair else None
         self.marginal_head = _mlp([feature_dim, *marginal_hidden, 1], activation, "linear")
 
-    def forward(self, candidates: Tensor | None, originals: Tensor | None,
-                samples: Tensor | None = None) -> tuple[Tensor | None, Tensor | None]:
+    def forward(
+        self, candidates: Tensor | None, originals: Tensor | None, samples: Tensor | None = None
+    ) -> tuple[Tensor | None, Tensor | None]:
         if (candidates is None) != (originals is None):
             raise ValueError("candidates and originals come together (both or neither)")
         if candidates is not None and self.pair_head is None:
             raise ValueError("this discriminator has no pair head (built with pair=False: the plain GAN)")
         if candidates is not None and candidates.shape != originals.shape:
-            raise ValueError(f"candidates {tuple(candidates.shape)} and originals {tuple(originals.shape)} "
-                             "must have the same shape")
+            raise ValueError(
+                f"candidates {tuple(candidates.shape)} and originals {tuple(originals.shape)} must have the same shape"
+            )
         parts = [t for t in (originals, candidates, samples) if t is not None]
         if not parts:
             raise ValueError("nothing to discriminate")
@@ -218,7 +279,7 @@ class Discriminator(nn.Module):
         pair_logits = marginal_logits = None
         if candidates is not None:
             n = candidates.shape[0]
-            h_orig, h_cand, h = h[:n], h[n:2 * n], h[2 * n:]
+            h_orig, h_cand, h = h[:n], h[n : 2 * n], h[2 * n :]
             pair_logits = self.pair_head(torch.cat([h_orig, h_cand], 1)).squeeze(1)
         if samples is not None:
             marginal_logits = self.marginal_head(h).squeeze(1)
@@ -233,10 +294,19 @@ class Discriminator(nn.Module):
         return self(None, None, samples)[1]
 
 
-def mlp_ivegan(data_dim: int | tuple[int, ...], z_dim: int = 3, noise_dim: int = 4, hidden: int = 128,
-               depth: int = 1, activation: str = "tanh", output: str = "linear", pair: bool = True,
-               with_encoder: bool = True, feature_dim: int | None = None,
-               code_norm: bool | str = False) -> tuple[Encoder | None, Generator, Discriminator]:
+def mlp_ivegan(
+    data_dim: int | tuple[int, ...],
+    z_dim: int = 3,
+    noise_dim: int = 4,
+    hidden: int = 128,
+    depth: int = 1,
+    activation: str = "tanh",
+    output: str = "linear",
+    pair: bool = True,
+    with_encoder: bool = True,
+    feature_dim: int | None = None,
+    code_norm: bool | str = False,
+) -> tuple[Encoder | None, Generator, Discriminator]:
     """Table 1: ``E``, ``G``, ``D`` (with ``D'``) made of dense layers.
 
     Arguments:
@@ -257,11 +327,17 @@ def mlp_ivegan(data_dim: int | tuple[int, ...], z_dim: int = 3, noise_dim: int =
     unflat: list[nn.Module] = [nn.Unflatten(1, shape)] if len(shape) > 1 else []
     e = None
     if with_encoder:
-        body = [*flat, *(_mlp([dim, *hid], activation, activation) if hid else []), code_head(hid[-1] if hid else dim,
-                                                                                             z_dim, code_norm)]
+        body = [
+            *flat,
+            *(_mlp([dim, *hid], activation, activation) if hid else []),
+            code_head(hid[-1] if hid else dim, z_dim, code_norm),
+        ]
         e = init_weights(Encoder(nn.Sequential(*body), z_dim, shape))
-    g = init_weights(Generator(nn.Sequential(*_mlp([noise_dim + z_dim, *hid, dim], activation, output), *unflat),
-                               noise_dim, z_dim, shape))
+    g = init_weights(
+        Generator(
+            nn.Sequential(*_mlp([noise_dim + z_dim, *hid, dim], activation, output), *unflat), noise_dim, z_dim, shape
+        )
+    )
     if feature_dim is None:
         features: nn.Module = nn.Sequential(*flat) if flat else nn.Identity()
         feature_dim = dim
@@ -277,8 +353,9 @@ def _padding(size: int, k: int, s: int) -> int:
     return k // 2 if s == 2 else max(0, math.ceil((k - size) / 2))
 
 
-def _conv_stack(channels: int, size: int, layout: list[tuple[int, int, int, bool]],
-                width: float) -> tuple[nn.Sequential, int]:
+def _conv_stack(
+    channels: int, size: int, layout: list[tuple[int, int, int, bool]], width: float
+) -> tuple[nn.Sequential, int]:
     """The encoder / D_enc convolutions; returns them and the flattened output size."""
     layers: list[nn.Module] = []
     c = channels
@@ -300,7 +377,7 @@ class _CenterCrop(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         top = (x.shape[-2] - self.size) // 2
         left = (x.shape[-1] - self.size) // 2
-        return x[..., top:top + self.size, left:left + self.size]
+        return x[..., top : top + self.size, left : left + self.size]
 
 
 def _up(c_in: int, c_out: int, k: int, s: int, bias: bool) -> nn.Module:
@@ -311,10 +388,20 @@ def _up(c_in: int, c_out: int, k: int, s: int, bias: bool) -> nn.Module:
     return nn.ConvTranspose2d(c_in, c_out, k, s, padding=k // 2, output_padding=s - 1, bias=bias)
 
 
-def conv_ivegan(channels: int, size: int, z_dim: int = 3, noise_dim: int = 4, layout: str = "mnist",
-                width: float = 1.0, feature_dim: int = 3, head_width: float = 1.0, output: str = "tanh",
-                pair: bool = True, with_encoder: bool = True,
-                code_norm: bool | str = False) -> tuple[Encoder | None, Generator, Discriminator]:
+def conv_ivegan(
+    channels: int,
+    size: int,
+    z_dim: int = 3,
+    noise_dim: int = 4,
+    layout: str = "mnist",
+    width: float = 1.0,
+    feature_dim: int = 3,
+    head_width: float = 1.0,
+    output: str = "tanh",
+    pair: bool = True,
+    with_encoder: bool = True,
+    code_norm: bool | str = False,
+) -> tuple[Encoder | None, Generator, Discriminator]:
     """Tables 2 and 3: convolutional ``E``, ``G``, ``D`` for ``(channels, size, size)`` images.
 
     Arguments:
@@ -345,8 +432,12 @@ def conv_ivegan(channels: int, size: int, z_dim: int = 3, noise_dim: int = 4, la
     factor = 2 ** sum(1 for _, _, s, _ in ups if s == 2)
     base = math.ceil(size / factor)
     c0 = max(1, round(spec["generator_base"][0][0] * width))
-    g_layers: list[nn.Module] = [nn.Linear(noise_dim + z_dim, c0 * base * base, bias=False),
-                                 nn.BatchNorm1d(c0 * base * base), nn.LeakyReLU(SLOPE), nn.Unflatten(1, (c0, base, base))]
+    g_layers: list[nn.Module] = [
+        nn.Linear(noise_dim + z_dim, c0 * base * base, bias=False),
+        nn.BatchNorm1d(c0 * base * base),
+        nn.LeakyReLU(SLOPE),
+        nn.Unflatten(1, (c0, base, base)),
+    ]
     c = c0
     for ch, k, s, bn in ups:
         out = max(1, round(ch * width))

@@ -22,9 +22,10 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Literal, Mapping
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
@@ -35,8 +36,18 @@ from latentkit.ivegan.losses import generator_loss, loss_terms
 from latentkit.ivegan.models import Discriminator, Encoder, Generator, code_norm_name, conv_ivegan, mlp_ivegan
 from latentkit.ivegan.transforms import Transform, celeba_transform, mixture_shift, mnist_transform
 
-__all__ = ["IVEGANConfig", "IVEGAN", "build", "make_transform", "load_training_data", "prior", "make_step", "fit",
-           "chapter_runs", "train_preset"]
+__all__ = [
+    "IVEGANConfig",
+    "IVEGAN",
+    "build",
+    "make_transform",
+    "load_training_data",
+    "prior",
+    "make_step",
+    "fit",
+    "chapter_runs",
+    "train_preset",
+]
 
 _FACE_SETS = ("celeba", "cifar10")
 IMAGE_RANGE = (-1.0, 1.0)  # images are trained in [-1, 1] with a tanh generator
@@ -63,10 +74,14 @@ class IVEGANConfig:
     feature_dim: int = 3  # images: size of D_enc's output (table 2: 3, table 3: 1024); points: D_enc = identity
     head_width: float = 1.0  # conv: multiplies the discriminator heads' hidden sizes
     marginal_recon: bool = False  # D' also judges G(z', E(x)) as fake (eq. 3's last term as printed)
-    code_norm: bool | str = False  # normalise the code before E's tanh: "batch" (True), "whiten", "none" (False); not in the paper
+    code_norm: bool | str = (
+        False  # normalise the code before E's tanh: "batch" (True), "whiten", "none" (False); not in the paper
+    )
     strength: float = 1.0  # strength of T (1.0: the paper's; 0: the identity)
     max_degrees: float | None = None  # images: largest rotation of T at strength 1 (None: the paper's 20)
-    max_shift: float | None = None  # images: largest shift in px at strength 1 (None: 4/28 MNIST, 20/128 CelebA of the side)
+    max_shift: float | None = (
+        None  # images: largest shift in px at strength 1 (None: 4/28 MNIST, 20/128 CelebA of the side)
+    )
     steps: int = 2000  # optimisation steps (each: one D/D' update, one G/E update)
     batch_size: int = 1024  # examples per step (per process under torchrun)
     lr_g: float = 2e-4  # Adam learning rate of G and E
@@ -136,8 +151,9 @@ def load_training_data(config: IVEGANConfig, split: str = "train") -> torch.util
     return ds
 
 
-def make_transform(config: IVEGANConfig, dataset: torch.utils.data.Dataset | None = None,
-                   strength: float | None = None) -> Transform:
+def make_transform(
+    config: IVEGANConfig, dataset: torch.utils.data.Dataset | None = None, strength: float | None = None
+) -> Transform:
     """The paper's T for the run's dataset: eq. 4 for mixtures (needs ``dataset.mixture``), shifts and
     rotations for digits, plus flips and colour jitter for faces; scaled by ``strength`` (default: the
     config's). Shifts scale with the image side (4 px at 28 px, 20 px at 128 px) unless ``max_shift`` is set."""
@@ -165,15 +181,35 @@ def build(config: IVEGANConfig, data_shape: tuple[int, ...]) -> tuple[Encoder | 
     ivegan = config.method == "ivegan"
     if config.arch == "mlp":
         points = len(data_shape) == 1
-        return mlp_ivegan(data_shape[0] if points else tuple(data_shape), config.z_dim, config.noise_dim,
-                          config.hidden, config.depth, config.activation, output="linear" if points else "tanh",
-                          pair=ivegan, with_encoder=ivegan, feature_dim=None if points else config.feature_dim,
-                          code_norm=config.code_norm)
+        return mlp_ivegan(
+            data_shape[0] if points else tuple(data_shape),
+            config.z_dim,
+            config.noise_dim,
+            config.hidden,
+            config.depth,
+            config.activation,
+            output="linear" if points else "tanh",
+            pair=ivegan,
+            with_encoder=ivegan,
+            feature_dim=None if points else config.feature_dim,
+            code_norm=config.code_norm,
+        )
     if len(data_shape) != 3 or data_shape[1] != data_shape[2]:
         raise ValueError(f"arch='conv' needs square images (C, H, H), got {data_shape}")
-    return conv_ivegan(data_shape[0], data_shape[1], config.z_dim, config.noise_dim, config.layout, config.width,
-                       config.feature_dim, config.head_width, output="tanh", pair=ivegan, with_encoder=ivegan,
-                       code_norm=config.code_norm)
+    return conv_ivegan(
+        data_shape[0],
+        data_shape[1],
+        config.z_dim,
+        config.noise_dim,
+        config.layout,
+        config.width,
+        config.feature_dim,
+        config.head_width,
+        output="tanh",
+        pair=ivegan,
+        with_encoder=ivegan,
+        code_norm=config.code_norm,
+    )
 
 
 def prior(n: int, dim: int, like: Tensor, generator: torch.Generator | None = None) -> Tensor:
@@ -203,7 +239,7 @@ def make_step(config: IVEGANConfig, transform: Transform) -> Callable[[Trainer, 
             codes = enc(x) if ivegan else x.new_zeros(0, g_raw.z_dim)
             z = torch.cat([codes, prior(n, g_raw.z_dim, x)])
             fakes = gen(_noise(len(z), g_raw.noise_dim, x), z)
-            return fakes[:len(codes)], fakes[len(codes):]
+            return fakes[: len(codes)], fakes[len(codes) :]
 
         # 1. D and D' ascend V (eq. 3); G and E are held fixed.
         with tr.autocast():
@@ -211,10 +247,14 @@ def make_step(config: IVEGANConfig, transform: Transform) -> Callable[[Trainer, 
                 recon, sample = reconstruct_and_sample()
             if ivegan:
                 tx = transform(x)
-                pair, marg = disc(torch.cat([tx, recon]), torch.cat([x, x]),
-                                  torch.cat([x, sample, recon] if recon_to_dprime else [x, sample]))
-                terms = loss_terms(pair[:n], pair[n:], marg[:n], marg[n:2 * n],
-                                   marg[2 * n:] if recon_to_dprime else None)
+                pair, marg = disc(
+                    torch.cat([tx, recon]),
+                    torch.cat([x, x]),
+                    torch.cat([x, sample, recon] if recon_to_dprime else [x, sample]),
+                )
+                terms = loss_terms(
+                    pair[:n], pair[n:], marg[:n], marg[n : 2 * n], marg[2 * n :] if recon_to_dprime else None
+                )
             else:
                 _, marg = disc(None, None, torch.cat([x, sample]))
                 terms = loss_terms(None, None, marg[:n], marg[n:])
@@ -235,8 +275,9 @@ def make_step(config: IVEGANConfig, transform: Transform) -> Callable[[Trainer, 
     return step
 
 
-def fit(config: IVEGANConfig, out_dir: str | Path | None = None,
-        dataset: torch.utils.data.Dataset | None = None) -> IVEGAN:
+def fit(
+    config: IVEGANConfig, out_dir: str | Path | None = None, dataset: torch.utils.data.Dataset | None = None
+) -> IVEGAN:
     """Train (or resume, or just load a finished) run in ``out_dir`` (``None``: in memory).
 
     Arguments:
@@ -254,19 +295,29 @@ def fit(config: IVEGANConfig, out_dir: str | Path | None = None,
         modules = {"E": enc, **modules}
         gen_params = list(enc.parameters()) + gen_params
     betas = (config.beta1, config.beta2)
-    optimizers = {"gen": torch.optim.Adam(gen_params, lr=config.lr_g, betas=betas, eps=1e-8),
-                  "disc": torch.optim.Adam(disc.parameters(), lr=config.lr_d, betas=betas, eps=1e-8)}
-    tcfg = TrainConfig(steps=config.steps, seed=config.seed, device=config.device,
-                       checkpoint_every=config.checkpoint_every, log_every=config.log_every,
-                       progress=config.progress, finite=("d_loss", "g_loss"),
-                       desc=f"{config.method} {config.dataset}", mixed_precision=config.mixed_precision,
-                       compile=config.compile)
+    optimizers = {
+        "gen": torch.optim.Adam(gen_params, lr=config.lr_g, betas=betas, eps=1e-8),
+        "disc": torch.optim.Adam(disc.parameters(), lr=config.lr_d, betas=betas, eps=1e-8),
+    }
+    tcfg = TrainConfig(
+        steps=config.steps,
+        seed=config.seed,
+        device=config.device,
+        checkpoint_every=config.checkpoint_every,
+        log_every=config.log_every,
+        progress=config.progress,
+        finite=("d_loss", "g_loss"),
+        desc=f"{config.method} {config.dataset}",
+        mixed_precision=config.mixed_precision,
+        compile=config.compile,
+    )
     trainer = Trainer(out_dir, modules, optimizers, tcfg)
     transform = make_transform(config, dataset)
     sample = lkdata.batch_sampler(dataset, config.batch_size, trainer.device)
     trainer.fit(make_step(config, transform), sample)
-    run = IVEGAN(config, trainer.raw("E") if enc is not None else None, trainer.raw("G"), trainer.raw("D"),
-                 transform, trainer)
+    run = IVEGAN(
+        config, trainer.raw("E") if enc is not None else None, trainer.raw("G"), trainer.raw("D"), transform, trainer
+    )
     return run.eval()
 
 
@@ -302,12 +353,29 @@ def chapter_runs(params: Mapping[str, Any]) -> dict[str, IVEGANConfig]:
     for k in range(int(p["ring_seeds"])):
         for method in ("ivegan", "gan"):
             runs[f"ring_{method}_seed{seed + k}"] = from_params(
-                IVEGANConfig, p, prefix="ring_", method=method, seed=seed + k, log_every=50,
-                checkpoint_every=max(1, p["ring_steps"]), **common)
+                IVEGANConfig,
+                p,
+                prefix="ring_",
+                method=method,
+                seed=seed + k,
+                log_every=50,
+                checkpoint_every=max(1, p["ring_steps"]),
+                **common,
+            )
 
     def image_run(z_dim: int, steps: int, **extra: Any) -> IVEGANConfig:
-        return from_params(IVEGANConfig, {**_IMAGE_DEFAULTS, **p}, prefix="image_", z_dim=z_dim, steps=steps,
-                           seed=seed, log_every=25, checkpoint_every=max(1, min(steps, 2000)), **common, **extra)
+        return from_params(
+            IVEGANConfig,
+            {**_IMAGE_DEFAULTS, **p},
+            prefix="image_",
+            z_dim=z_dim,
+            steps=steps,
+            seed=seed,
+            log_every=25,
+            checkpoint_every=max(1, min(steps, 2000)),
+            **common,
+            **extra,
+        )
 
     code_dim = int(p["code_dim"])
     large_steps = int(p.get("large_code_steps") or p["image_steps"])

@@ -26,15 +26,25 @@ Example:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["Transform", "Identity", "Compose", "GaussianShift", "RandomAffine", "RandomHorizontalFlip",
-           "ColorJitter", "mixture_shift", "mnist_transform", "celeba_transform"]
+__all__ = [
+    "Transform",
+    "Identity",
+    "Compose",
+    "GaussianShift",
+    "RandomAffine",
+    "RandomHorizontalFlip",
+    "ColorJitter",
+    "mixture_shift",
+    "mnist_transform",
+    "celeba_transform",
+]
 
 Transform = Callable[..., Tensor]  # T(x, generator=None) -> same shape, dtype, device and range
 
@@ -103,8 +113,9 @@ class RandomAffine:
 
     def __post_init__(self) -> None:
         if not (self.max_shift >= 0 and self.max_degrees >= 0):
-            raise ValueError(f"RandomAffine needs max_shift >= 0 and max_degrees >= 0, got "
-                             f"{self.max_shift}, {self.max_degrees}")
+            raise ValueError(
+                f"RandomAffine needs max_shift >= 0 and max_degrees >= 0, got {self.max_shift}, {self.max_degrees}"
+            )
 
     def __call__(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         _check_images(x, "RandomAffine")
@@ -117,10 +128,13 @@ class RandomAffine:
         cos, sin = angle.cos(), angle.sin()
         # affine_grid maps output coordinates (normalised to [-1, 1]) to input coordinates: the inverse
         # of "rotate by angle, then shift by (dx, dy)"; a shift of d pixels is 2 d / size in these units.
-        theta = torch.stack([
-            torch.stack([cos, sin * h / w, -(cos * dx * 2 / w + sin * dy * 2 / w)], 1),
-            torch.stack([-sin * w / h, cos, (sin * dx * 2 / h - cos * dy * 2 / h)], 1),
-        ], 1)
+        theta = torch.stack(
+            [
+                torch.stack([cos, sin * h / w, -(cos * dx * 2 / w + sin * dy * 2 / w)], 1),
+                torch.stack([-sin * w / h, cos, (sin * dx * 2 / h - cos * dy * 2 / h)], 1),
+            ],
+            1,
+        )
         grid = F.affine_grid(theta, list(x.shape), align_corners=False)
         out = F.grid_sample(x - self.fill, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
         return out + self.fill
@@ -166,8 +180,10 @@ class ColorJitter:
 
     def __post_init__(self) -> None:
         if not (0 <= self.brightness <= 1 and 0 <= self.contrast <= 1 and 0 <= self.hue <= 0.5):
-            raise ValueError(f"ColorJitter needs brightness, contrast in [0, 1] and hue in [0, 0.5], got "
-                             f"{self.brightness}, {self.contrast}, {self.hue}")
+            raise ValueError(
+                f"ColorJitter needs brightness, contrast in [0, 1] and hue in [0, 0.5], got "
+                f"{self.brightness}, {self.contrast}, {self.hue}"
+            )
 
     def __call__(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         _check_images(x, "ColorJitter")
@@ -179,16 +195,25 @@ class ColorJitter:
         b = _uniform(n, x, generator, 1 - self.brightness, 1 + self.brightness)
         u = (u * b[:, None, None, None]).clamp(0, 1)
         k = _uniform(n, x, generator, 1 - self.contrast, 1 + self.contrast)[:, None, None, None]
-        grey = u.mean(dim=(1, 2, 3), keepdim=True) if c == 1 else (
-            (0.299 * u[:, 0] + 0.587 * u[:, 1] + 0.114 * u[:, 2]).mean(dim=(1, 2))[:, None, None, None])
+        grey = (
+            u.mean(dim=(1, 2, 3), keepdim=True)
+            if c == 1
+            else ((0.299 * u[:, 0] + 0.587 * u[:, 1] + 0.114 * u[:, 2]).mean(dim=(1, 2))[:, None, None, None])
+        )
         u = ((u - grey) * k + grey).clamp(0, 1)
         if c == 3 and self.hue > 0:
             phi = _uniform(n, x, generator, -self.hue, self.hue) * 2 * math.pi
             to_yiq = torch.tensor(_RGB_TO_YIQ, dtype=x.dtype, device=x.device)
             cos, sin = phi.cos(), phi.sin()
             one, zero = torch.ones_like(cos), torch.zeros_like(cos)
-            rot = torch.stack([torch.stack([one, zero, zero], 1), torch.stack([zero, cos, -sin], 1),
-                               torch.stack([zero, sin, cos], 1)], 1)  # (n, 3, 3)
+            rot = torch.stack(
+                [
+                    torch.stack([one, zero, zero], 1),
+                    torch.stack([zero, cos, -sin], 1),
+                    torch.stack([zero, sin, cos], 1),
+                ],
+                1,
+            )  # (n, 3, 3)
             m = torch.linalg.inv(to_yiq) @ rot @ to_yiq
             u = torch.einsum("nij,njhw->nihw", m, u).clamp(0, 1)
         return lo + (hi - lo) * u
@@ -202,8 +227,12 @@ def mixture_shift(sigma: float, strength: float = 1.0) -> GaussianShift:
     return GaussianShift(sigma * math.sqrt(strength / 2))
 
 
-def mnist_transform(strength: float = 1.0, value_range: tuple[float, float] = (0.0, 1.0),
-                    max_shift: float = 4.0, max_degrees: float = 20.0) -> RandomAffine:
+def mnist_transform(
+    strength: float = 1.0,
+    value_range: tuple[float, float] = (0.0, 1.0),
+    max_shift: float = 4.0,
+    max_degrees: float = 20.0,
+) -> RandomAffine:
     """Sec. 4.2: shifts up to ``4 s`` pixels and rotations up to ``20 s`` degrees (strength ``s``); the
     background is the lower end of ``value_range``."""
     if not strength >= 0:
@@ -211,14 +240,24 @@ def mnist_transform(strength: float = 1.0, value_range: tuple[float, float] = (0
     return RandomAffine(max_shift * strength, max_degrees * strength, fill=value_range[0])
 
 
-def celeba_transform(strength: float = 1.0, value_range: tuple[float, float] = (0.0, 1.0),
-                     max_shift: float = 20.0, max_degrees: float = 20.0, brightness: float = 0.1,
-                     contrast: float = 0.1, hue: float = 0.02) -> Compose:
+def celeba_transform(
+    strength: float = 1.0,
+    value_range: tuple[float, float] = (0.0, 1.0),
+    max_shift: float = 20.0,
+    max_degrees: float = 20.0,
+    brightness: float = 0.1,
+    contrast: float = 0.1,
+    hue: float = 0.02,
+) -> Compose:
     """Sec. 4.3: shifts up to 20 px, rotations up to 20 degrees, horizontal flips, small brightness,
     contrast and hue changes, all scaled by ``strength`` (flip probability ``0.5 min(s, 1)``)."""
     if not strength >= 0:
         raise ValueError(f"strength must be >= 0, got {strength}")
     s = strength
-    return Compose((RandomAffine(max_shift * s, max_degrees * s, fill=value_range[0]),
-                    RandomHorizontalFlip(0.5 * min(s, 1.0)),
-                    ColorJitter(min(brightness * s, 1.0), min(contrast * s, 1.0), min(hue * s, 0.5), value_range)))
+    return Compose(
+        (
+            RandomAffine(max_shift * s, max_degrees * s, fill=value_range[0]),
+            RandomHorizontalFlip(0.5 * min(s, 1.0)),
+            ColorJitter(min(brightness * s, 1.0), min(contrast * s, 1.0), min(hue * s, 0.5), value_range),
+        )
+    )

@@ -11,14 +11,54 @@ Dimensions", 2020): flows whose latent space is lower-dimensional than the data,
 """
 
 from latentkit.nif.coupling import StochasticCoupling
-from latentkit.nif.flows import (ActNorm, AffineCoupling, Flow, FlowSequence, InvConv1x1, MultiscaleFlow, Reverse,
-                                 Squeeze, glow_step)
+from latentkit.nif.flows import (
+    ActNorm,
+    AffineCoupling,
+    Flow,
+    FlowSequence,
+    InvConv1x1,
+    MultiscaleFlow,
+    Reverse,
+    Squeeze,
+    glow_step,
+)
 from latentkit.nif.gaussian import GaussianNIF, LinearGaussianNIF, nif_terms
-from latentkit.nif.models import (DeepNIFPrior, FlowModel, NIFPrior, UnitGaussianPrior, bin_centres, build_model,
-                                  dequantize, quantize, to_image)
+from latentkit.nif.models import (
+    DeepNIFPrior,
+    FlowModel,
+    NIFPrior,
+    UnitGaussianPrior,
+    bin_centres,
+    build_model,
+    dequantize,
+    quantize,
+    to_image,
+)
 from latentkit.nif.upsample import UpsampleNIF, upsampling_matrix
 
-__all__ = ["GaussianNIF", "LinearGaussianNIF", "nif_terms", "UpsampleNIF", "upsampling_matrix", "StochasticCoupling",
-           "Flow", "ActNorm", "InvConv1x1", "AffineCoupling", "Reverse", "Squeeze", "FlowSequence", "glow_step",
-           "MultiscaleFlow", "FlowModel", "UnitGaussianPrior", "NIFPrior", "DeepNIFPrior", "build_model",
-           "dequantize", "quantize", "bin_centres", "to_image"]
+__all__ = [
+    "GaussianNIF",
+    "LinearGaussianNIF",
+    "nif_terms",
+    "UpsampleNIF",
+    "upsampling_matrix",
+    "StochasticCoupling",
+    "Flow",
+    "ActNorm",
+    "InvConv1x1",
+    "AffineCoupling",
+    "Reverse",
+    "Squeeze",
+    "FlowSequence",
+    "glow_step",
+    "MultiscaleFlow",
+    "FlowModel",
+    "UnitGaussianPrior",
+    "NIFPrior",
+    "DeepNIFPrior",
+    "build_model",
+    "dequantize",
+    "quantize",
+    "bin_centres",
+    "to_image",
+]

@@ -51,8 +51,16 @@ class StochasticCoupling(nn.Module):
         (torch.Size([4, 4]), torch.Size([4]), torch.Size([4, 6]))
     """
 
-    def __init__(self, dim: int, dim_z2: int, hidden: int = 64, layers: int = 2, clamp: float = 2.0,
-                 log_sigma_init: float = 0.0, compute_dtype: torch.dtype | None = None) -> None:
+    def __init__(
+        self,
+        dim: int,
+        dim_z2: int,
+        hidden: int = 64,
+        layers: int = 2,
+        clamp: float = 2.0,
+        log_sigma_init: float = 0.0,
+        compute_dtype: torch.dtype | None = None,
+    ) -> None:
         super().__init__()
         where = "StochasticCoupling"
         _checks.integer(where, "dim", dim, low=2)
@@ -64,8 +72,9 @@ class StochasticCoupling(nn.Module):
         self.n1 = dim // 2
         self.n2 = dim - self.n1
         if self.n1 < 1 or not 1 <= dim_z2 <= self.n2:
-            raise ValueError(f"StochasticCoupling needs dim >= 2 and 1 <= dim_z2 <= {self.n2}, got dim={dim}, "
-                             f"dim_z2={dim_z2}")
+            raise ValueError(
+                f"StochasticCoupling needs dim >= 2 and 1 <= dim_z2 <= {self.n2}, got dim={dim}, dim_z2={dim_z2}"
+            )
         self.dim, self.dim_z2 = dim, dim_z2
         self.clamp, self.log_sigma_init, self.compute_dtype = clamp, log_sigma_init, compute_dtype
         q, _ = torch.linalg.qr(torch.randn(self.n2, dim_z2))
@@ -91,7 +100,7 @@ class StochasticCoupling(nn.Module):
     def _terms(self, x: Tensor):
         if x.dim() != 2 or x.shape[1] != self.dim:
             raise ValueError(f"StochasticCoupling built for (N, {self.dim}), got {tuple(x.shape)}")
-        x1, x2 = x[:, :self.n1], x[:, self.n1:]
+        x1, x2 = x[:, : self.n1], x[:, self.n1 :]
         a, b, log_sigma = self.conditional(x1)
         dtype = self.compute_dtype or x.dtype
         x_scaled = ((x2 - b) * (-a).exp()).to(dtype)
@@ -99,8 +108,9 @@ class StochasticCoupling(nn.Module):
         manifold = t.log_value.to(x.dtype) - a.sum(-1)
         return x1, t.mean.to(x.dtype), t.cholesky, manifold
 
-    def forward(self, x: Tensor, generator: torch.Generator | None = None,
-                sample: bool = True) -> tuple[Tensor, Tensor]:
+    def forward(
+        self, x: Tensor, generator: torch.Generator | None = None, sample: bool = True
+    ) -> tuple[Tensor, Tensor]:
         """``x -> (z, manifold term)`` with ``z = (x_1, z_2)``, ``z_2 ~ q(z_2 | x_2; x_1)`` (reparameterised),
         or its mode ``z_2+`` when ``sample=False``."""
         x1, mean, chol, manifold = self._terms(x)
@@ -114,10 +124,14 @@ class StochasticCoupling(nn.Module):
     def log_stochastic_inverse(self, z: Tensor, x: Tensor) -> Tensor:
         """``log q(z_2 | x_2; x_1)`` for ``z = (x_1, z_2)``, ``(N,)``; ``z`` of shape ``(N, out_dim)``."""
         if tuple(z.shape) != (x.shape[0], self.out_dim):
-            raise _checks.error("StochasticCoupling.log_stochastic_inverse", "z", f"of shape ({x.shape[0]}, "
-                                f"{self.out_dim}) (N of x, out_dim)", f"shape {tuple(z.shape)}")
+            raise _checks.error(
+                "StochasticCoupling.log_stochastic_inverse",
+                "z",
+                f"of shape ({x.shape[0]}, {self.out_dim}) (N of x, out_dim)",
+                f"shape {tuple(z.shape)}",
+            )
         _, mean, chol, _ = self._terms(x)
-        d = (z[:, self.n1:] - mean).to(chol.dtype).unsqueeze(-2).unsqueeze(-1)
+        d = (z[:, self.n1 :] - mean).to(chol.dtype).unsqueeze(-2).unsqueeze(-1)
         w = (chol.mT @ d).flatten(1)
         logdet = 2.0 * torch.diagonal(chol, dim1=-2, dim2=-1).log().flatten(1).sum(-1)
         return (-0.5 * (w.square().sum(-1) - logdet + self.dim_z2 * LOG_2PI)).to(x.dtype)
@@ -127,7 +141,7 @@ class StochasticCoupling(nn.Module):
         if z.dim() != 2 or z.shape[1] != self.out_dim:
             raise ValueError(f"StochasticCoupling.inverse expects (N, {self.out_dim}), got {tuple(z.shape)}")
         _checks.real("StochasticCoupling.inverse", "s", s, low=0.0, expected=">= 0 (finite)")
-        x1, z2 = z[:, :self.n1], z[:, self.n1:]
+        x1, z2 = z[:, : self.n1], z[:, self.n1 :]
         a, b, log_sigma = self.conditional(x1)
         x2 = a.exp() * (z2 @ self.A.mT) + b
         if s > 0:

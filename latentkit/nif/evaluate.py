@@ -8,18 +8,30 @@ CPU tensors or floats, so that a chapter prints the same numbers on every run.
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
 
 from latentkit.engine import module_device
-from latentkit.metrics import (bits_per_dim, extract_features, frechet_distance, inception_feature_extractor,
-                               train_feature_classifier)
+from latentkit.metrics import (
+    bits_per_dim,
+    extract_features,
+    frechet_distance,
+    inception_feature_extractor,
+    train_feature_classifier,
+)
 from latentkit.nif.models import FlowModel, bin_centres, dequantize
 
-__all__ = ["evaluate_bits_per_dim", "sample_images", "decode_images", "embed_images", "feature_extractor",
-           "frechet_vs_s", "choose_s"]
+__all__ = [
+    "evaluate_bits_per_dim",
+    "sample_images",
+    "decode_images",
+    "embed_images",
+    "feature_extractor",
+    "frechet_vs_s",
+    "choose_s",
+]
 
 
 @torch.no_grad()
@@ -29,7 +41,7 @@ def evaluate_bits_per_dim(model: FlowModel, images: Tensor, seed: int = 0, batch
     g = torch.Generator().manual_seed(seed)
     total = 0.0
     for i in range(0, len(images), batch_size):
-        x = dequantize(images[i:i + batch_size], model.n_bits, g)
+        x = dequantize(images[i : i + batch_size], model.n_bits, g)
         torch.manual_seed(seed + i)  # the deep NIF's bound draws z ~ q(z|x) from the global generator
         logp = model.log_prob(x.to(module_device(model))).double().cpu()
         total += float(bits_per_dim(logp, math.prod(model.image_shape), model.n_bits).sum())
@@ -37,8 +49,9 @@ def evaluate_bits_per_dim(model: FlowModel, images: Tensor, seed: int = 0, batch
 
 
 @torch.no_grad()
-def sample_images(model: FlowModel, n: int, s: float = 1.0, t: float = 1.0, seed: int = 0,
-                  batch_size: int = 500) -> Tensor:
+def sample_images(
+    model: FlowModel, n: int, s: float = 1.0, t: float = 1.0, seed: int = 0, batch_size: int = 500
+) -> Tensor:
     """``n`` samples in ``[0, 1]`` at noise scale ``s`` and temperature ``t``, drawn from ``seed``."""
     model.eval()
     g = torch.Generator(module_device(model)).manual_seed(seed)
@@ -53,7 +66,7 @@ def decode_images(model: FlowModel, z: Tensor, s: float = 1.0, seed: int = 0, ba
     model.eval()
     g = torch.Generator(module_device(model)).manual_seed(seed)
     z = z.to(module_device(model))
-    return torch.cat([model.decode(z[i:i + batch_size], s, g).cpu() for i in range(0, len(z), batch_size)])
+    return torch.cat([model.decode(z[i : i + batch_size], s, g).cpu() for i in range(0, len(z), batch_size)])
 
 
 @torch.no_grad()
@@ -61,12 +74,18 @@ def embed_images(model: FlowModel, images: Tensor, batch_size: int = 500) -> Ten
     """Codes of ``images``: the stochastic inverse's mean ``z+`` (NIF) or the flow's output (NF)."""
     model.eval()
     dev = module_device(model)
-    return torch.cat([model.embed(images[i:i + batch_size].to(dev)).cpu() for i in range(0, len(images), batch_size)])
+    return torch.cat([model.embed(images[i : i + batch_size].to(dev)).cpu() for i in range(0, len(images), batch_size)])
 
 
-def feature_extractor(kind: str, train_images: Tensor, train_labels: Tensor | None, n_bits: int,
-                      classifier_steps: int = 300, seed: int = 0,
-                      device: str | torch.device = "cpu") -> tuple[str, Callable[[Tensor], Tensor]]:
+def feature_extractor(
+    kind: str,
+    train_images: Tensor,
+    train_labels: Tensor | None,
+    n_bits: int,
+    classifier_steps: int = 300,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+) -> tuple[str, Callable[[Tensor], Tensor]]:
     """The feature space of the Fréchet distance, as ``(name, features)``.
 
     ``kind``: ``"classifier"`` trains a :class:`~latentkit.metrics.FeatureClassifier` on the training images
@@ -85,14 +104,22 @@ def feature_extractor(kind: str, train_images: Tensor, train_labels: Tensor | No
             print(f"Inception FID unavailable ({err}); using the classifier Fréchet distance instead")
     if train_labels is None or int(train_labels.min()) < 0:
         raise ValueError("the classifier Fréchet distance needs labelled training images")
-    classifier = train_feature_classifier(bin_centres(train_images, n_bits), train_labels, steps=classifier_steps,
-                                          seed=seed, device=device)
+    classifier = train_feature_classifier(
+        bin_centres(train_images, n_bits), train_labels, steps=classifier_steps, seed=seed, device=device
+    )
     return "classifier Fréchet distance", classifier.features
 
 
-def frechet_vs_s(model: FlowModel, features: Callable[[Tensor], Tensor], reference: Tensor,
-                 s_values: Sequence[float], n: int = 1000, t: float = 1.0, seed: int = 0,
-                 batch_size: int = 500) -> list[float]:
+def frechet_vs_s(
+    model: FlowModel,
+    features: Callable[[Tensor], Tensor],
+    reference: Tensor,
+    s_values: Sequence[float],
+    n: int = 1000,
+    t: float = 1.0,
+    seed: int = 0,
+    batch_size: int = 500,
+) -> list[float]:
     """Fréchet distance between ``reference`` images (quantised to the model's bits, like the samples) and
     ``n`` samples at each ``s``, with the same latents and noise directions for every ``s``: figure 7."""
     device = module_device(model)
@@ -108,4 +135,3 @@ def choose_s(s_values: Sequence[float], distances: Sequence[float]) -> float:
     """The ``s`` with the smallest distance (ties: the smaller ``s``)."""
     best = min(range(len(s_values)), key=lambda i: (distances[i], s_values[i]))
     return float(s_values[best])
-

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.distributed as dist
@@ -26,8 +26,17 @@ from torch import Tensor, nn
 
 from latentkit import _checks
 
-__all__ = ["Flow", "ActNorm", "InvConv1x1", "AffineCoupling", "Reverse", "Squeeze", "FlowSequence",
-           "glow_step", "MultiscaleFlow"]
+__all__ = [
+    "Flow",
+    "ActNorm",
+    "InvConv1x1",
+    "AffineCoupling",
+    "Reverse",
+    "Squeeze",
+    "FlowSequence",
+    "glow_step",
+    "MultiscaleFlow",
+]
 
 
 def _spatial(x: Tensor) -> int:
@@ -152,8 +161,9 @@ class AffineCoupling(Flow):
         layers: hidden layers of the ``"mlp"`` network.
     """
 
-    def __init__(self, channels: int, hidden: int = 64, clamp: float = 2.0, kind: str = "conv",
-                 layers: int = 2) -> None:
+    def __init__(
+        self, channels: int, hidden: int = 64, clamp: float = 2.0, kind: str = "conv", layers: int = 2
+    ) -> None:
         super().__init__()
         _checks.integer("AffineCoupling", "channels", channels, low=2)
         _checks.integer("AffineCoupling", "hidden", hidden, low=1)
@@ -166,9 +176,13 @@ class AffineCoupling(Flow):
         n_b = channels - self.n_a
         self.clamp = clamp
         if kind == "conv":
-            self.net = nn.Sequential(nn.Conv2d(self.n_a, hidden, 3, padding=1), nn.ReLU(),
-                                     nn.Conv2d(hidden, hidden, 1), nn.ReLU(),
-                                     nn.Conv2d(hidden, 2 * n_b, 3, padding=1))
+            self.net = nn.Sequential(
+                nn.Conv2d(self.n_a, hidden, 3, padding=1),
+                nn.ReLU(),
+                nn.Conv2d(hidden, hidden, 1),
+                nn.ReLU(),
+                nn.Conv2d(hidden, 2 * n_b, 3, padding=1),
+            )
         else:
             mods: list[nn.Module] = [nn.Linear(self.n_a, hidden), nn.ReLU()]
             for _ in range(layers - 1):
@@ -189,14 +203,14 @@ class AffineCoupling(Flow):
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         self._check("forward", "x", x)
-        x_a, x_b = x[:, :self.n_a], x[:, self.n_a:]
+        x_a, x_b = x[:, : self.n_a], x[:, self.n_a :]
         shift, log_s = self._shift_log_scale(x_a)
         y_b = x_b * log_s.exp() + shift
         return torch.cat([x_a, y_b], 1), log_s.flatten(1).sum(-1)
 
     def inverse(self, y: Tensor) -> Tensor:
         self._check("inverse", "y", y)
-        y_a, y_b = y[:, :self.n_a], y[:, self.n_a:]
+        y_a, y_b = y[:, : self.n_a], y[:, self.n_a :]
         shift, log_s = self._shift_log_scale(y_a)
         return torch.cat([y_a, (y_b - shift) * (-log_s).exp()], 1)
 
@@ -277,17 +291,20 @@ class MultiscaleFlow(Flow):
         (torch.Size([3, 64]), torch.Size([3]))
     """
 
-    def __init__(self, in_shape: tuple[int, int, int], levels: int = 2, steps: int = 4, hidden: int = 64,
-                 clamp: float = 2.0) -> None:
+    def __init__(
+        self, in_shape: tuple[int, int, int], levels: int = 2, steps: int = 4, hidden: int = 64, clamp: float = 2.0
+    ) -> None:
         super().__init__()
         if len(in_shape) != 3 or not all(isinstance(v, numbers.Integral) and v >= 1 for v in in_shape):
             raise _checks.error("MultiscaleFlow", "in_shape", "(C, H, W) of ints >= 1", repr(in_shape))
         _checks.integer("MultiscaleFlow", "levels", levels, low=1)
         _checks.integer("MultiscaleFlow", "steps", steps, low=1)
         c, h, w = in_shape
-        if h % 2 ** levels or w % 2 ** levels:
-            raise ValueError(f"a {levels}-level multiscale flow needs H and W divisible by {2 ** levels}, "
-                             f"got {h}x{w} (resize the images, e.g. size=16 or 32)")
+        if h % 2**levels or w % 2**levels:
+            raise ValueError(
+                f"a {levels}-level multiscale flow needs H and W divisible by {2**levels}, "
+                f"got {h}x{w} (resize the images, e.g. size=16 or 32)"
+            )
         self.in_shape = tuple(in_shape)
         self.levels = nn.ModuleList()
         self.out_shapes: list[tuple[int, int, int]] = []

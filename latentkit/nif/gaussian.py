@@ -76,8 +76,9 @@ class DenseOperator:
 
     def __post_init__(self) -> None:
         if self.matrix.dim() != 2:
-            raise _checks.error("DenseOperator", "matrix", "a (dim_x, dim_z) matrix",
-                                f"shape {tuple(self.matrix.shape)}")
+            raise _checks.error(
+                "DenseOperator", "matrix", "a (dim_x, dim_z) matrix", f"shape {tuple(self.matrix.shape)}"
+            )
 
     @property
     def dim_z(self) -> int:
@@ -131,20 +132,26 @@ def nif_terms(x: Tensor, operator, b: Tensor, log_sigma: Tensor, prior_precision
     """
     _checks.batch("nif_terms", "x", x)
     if tuple(log_sigma.shape) not in (tuple(x.shape[1:]), tuple(x.shape)):
-        raise _checks.error("nif_terms", "log_sigma", f"of shape {tuple(x.shape[1:])} or {tuple(x.shape)} (x_shape "
-                            "or x's)", f"shape {tuple(log_sigma.shape)}")
+        raise _checks.error(
+            "nif_terms",
+            "log_sigma",
+            f"of shape {tuple(x.shape[1:])} or {tuple(x.shape)} (x_shape or x's)",
+            f"shape {tuple(log_sigma.shape)}",
+        )
     _checks.real("nif_terms", "prior_precision", prior_precision, low=0.0)
     event_dims = x.dim() - 1
     mu = x - b
-    prec = torch.exp(-log_sigma)                       # Sigma^-1 (diagonal)
+    prec = torch.exp(-log_sigma)  # Sigma^-1 (diagonal)
     u = operator.to_blocks(operator.rmatvec(mu * prec))  # A^T Sigma^-1 mu, (N, B, k)
     lam = operator.gram(prec.reshape(-1, *x.shape[1:]) if log_sigma.dim() == x.dim() else prec)
     if prior_precision:
         lam = lam + prior_precision * torch.eye(lam.shape[-1], dtype=lam.dtype, device=lam.device)
     chol, info = torch.linalg.cholesky_ex(lam)
     if bool((info > 0).any()):
-        raise ValueError("Lambda = A^T Sigma^-1 A is not positive definite: A must have full column rank "
-                         "(dim_z <= dim_x and independent columns)")
+        raise ValueError(
+            "Lambda = A^T Sigma^-1 A is not positive definite: A must have full column rank "
+            "(dim_z <= dim_x and independent columns)"
+        )
     zhat_b = torch.cholesky_solve(u.unsqueeze(-1), chol).squeeze(-1)
     zhat = operator.from_blocks(zhat_b)
     resid = mu - operator.matvec(zhat)
@@ -198,13 +205,17 @@ class LinearGaussianNIF(nn.Module):
 
     def _check_x(self, x: Tensor) -> None:
         if tuple(x.shape[1:]) != self.x_shape:
-            raise ValueError(f"{type(self).__name__} expects x of shape (N, {', '.join(map(str, self.x_shape))}), "
-                             f"got {tuple(x.shape)}")
+            raise ValueError(
+                f"{type(self).__name__} expects x of shape (N, {', '.join(map(str, self.x_shape))}), "
+                f"got {tuple(x.shape)}"
+            )
 
     def _check_z(self, z: Tensor) -> None:
         if tuple(z.shape[1:]) != self.z_shape:
-            raise ValueError(f"{type(self).__name__} has latents of shape {self.z_shape} (dim_z={self.dim_z}), "
-                             f"got z of shape {tuple(z.shape)}")
+            raise ValueError(
+                f"{type(self).__name__} has latents of shape {self.z_shape} (dim_z={self.dim_z}), "
+                f"got z of shape {tuple(z.shape)}"
+            )
 
     def _dtype(self, x: Tensor) -> torch.dtype:
         """Dtype of the algebra: ``compute_dtype``, else that of ``x`` (at least float32: never bf16/fp16)."""
@@ -216,8 +227,9 @@ class LinearGaussianNIF(nn.Module):
         self._check_x(x)
         dtype = self._dtype(x)
         with torch.autocast(x.device.type, enabled=False):  # Cholesky factorisations are not for half precision
-            t = nif_terms(x.to(dtype), self.operator(dtype), self.b.to(dtype), self.log_sigma.to(dtype),
-                          prior_precision)
+            t = nif_terms(
+                x.to(dtype), self.operator(dtype), self.b.to(dtype), self.log_sigma.to(dtype), prior_precision
+            )
         return NIFTerms(t.mean.to(x.dtype), t.cholesky, t.log_value.to(x.dtype))
 
     def log_likelihood(self, x: Tensor) -> Tensor:
@@ -255,8 +267,9 @@ class LinearGaussianNIF(nn.Module):
         dz = torch.linalg.solve_triangular(chol.mT, e, upper=True).squeeze(-1)
         return mean + op.from_blocks(dz).to(mean.dtype)
 
-    def sample_stochastic_inverse(self, x: Tensor, generator: torch.Generator | None = None,
-                                  posterior: bool = False) -> Tensor:
+    def sample_stochastic_inverse(
+        self, x: Tensor, generator: torch.Generator | None = None, posterior: bool = False
+    ) -> Tensor:
         """Draw ``z ~ q(z|x)`` (or ``p(z|x)`` when ``posterior``), reparameterised: gradients flow."""
         mean, chol = self.posterior(x) if posterior else self.stochastic_inverse(x)
         eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
@@ -266,8 +279,12 @@ class LinearGaussianNIF(nn.Module):
         """``log q(z|x)`` (or ``log p(z|x)`` when ``posterior``), ``(N,)``; ``z`` and ``x`` of the same batch size."""
         self._check_z(z)
         if z.shape[0] != x.shape[0]:
-            raise _checks.error(f"{type(self).__name__}.log_stochastic_inverse", "z", f"of batch size {x.shape[0]} "
-                                "(that of x)", f"batch size {z.shape[0]}")
+            raise _checks.error(
+                f"{type(self).__name__}.log_stochastic_inverse",
+                "z",
+                f"of batch size {x.shape[0]} (that of x)",
+                f"batch size {z.shape[0]}",
+            )
         mean, chol = self.posterior(x) if posterior else self.stochastic_inverse(x)
         op = self.operator(chol.dtype)
         d = op.to_blocks((z - mean).to(chol.dtype)).unsqueeze(-1)
@@ -329,14 +346,17 @@ class GaussianNIF(LinearGaussianNIF):
         (torch.Size([3]), torch.Size([3, 2]))
     """
 
-    def __init__(self, dim_x: int, dim_z: int, init_scale: float = 1.0,
-                 compute_dtype: torch.dtype | None = None) -> None:
+    def __init__(
+        self, dim_x: int, dim_z: int, init_scale: float = 1.0, compute_dtype: torch.dtype | None = None
+    ) -> None:
         super().__init__(compute_dtype)
         _checks.integer("GaussianNIF", "dim_x", dim_x, low=1)
         _checks.integer("GaussianNIF", "dim_z", dim_z)
         if not 1 <= dim_z <= dim_x:
-            raise ValueError(f"GaussianNIF: dim_z must be in [1, dim_x] (a Gaussian NIF needs 1 <= dim_z <= dim_x), "
-                             f"got dim_z={dim_z}, dim_x={dim_x}")
+            raise ValueError(
+                f"GaussianNIF: dim_z must be in [1, dim_x] (a Gaussian NIF needs 1 <= dim_z <= dim_x), "
+                f"got dim_z={dim_z}, dim_x={dim_x}"
+            )
         if _checks.real("GaussianNIF", "init_scale", init_scale, expected="finite and non-zero") == 0.0:
             raise _checks.error("GaussianNIF", "init_scale", "finite and non-zero", repr(init_scale))
         self.x_shape, self.z_shape = (dim_x,), (dim_z,)
@@ -349,8 +369,9 @@ class GaussianNIF(LinearGaussianNIF):
         return DenseOperator(self.A if dtype is None else self.A.to(dtype))
 
     @classmethod
-    def from_parameters(cls, A: Tensor, b: Tensor, sigma: Tensor,
-                        compute_dtype: torch.dtype | None = None) -> "GaussianNIF":
+    def from_parameters(
+        cls, A: Tensor, b: Tensor, sigma: Tensor, compute_dtype: torch.dtype | None = None
+    ) -> GaussianNIF:
         """A layer with the given ``A`` (``dim_x x dim_z``), ``b`` and diagonal ``Sigma`` (variances).
 
         ``A`` a finite ``(dim_x, dim_z)`` matrix with ``1 <= dim_z <= dim_x`` (its rank is checked where it is
@@ -358,8 +379,9 @@ class GaussianNIF(LinearGaussianNIF):
         """
         where = f"{cls.__name__}.from_parameters"
         if A.dim() != 2 or not 1 <= A.shape[1] <= A.shape[0]:
-            raise _checks.error(where, "A", "a (dim_x, dim_z) matrix with 1 <= dim_z <= dim_x",
-                                f"shape {tuple(A.shape)}")
+            raise _checks.error(
+                where, "A", "a (dim_x, dim_z) matrix with 1 <= dim_z <= dim_x", f"shape {tuple(A.shape)}"
+            )
         _checks.finite(where, "A", A)
         for name, v in (("b", b), ("sigma", sigma)):
             if tuple(v.shape) != (A.shape[0],):

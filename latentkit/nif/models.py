@@ -27,8 +27,18 @@ from latentkit.metrics import bits_per_dim
 from latentkit.nif.flows import ActNorm, AffineCoupling, FlowSequence, MultiscaleFlow, Reverse
 from latentkit.nif.gaussian import LOG_2PI, GaussianNIF
 
-__all__ = ["dequantize", "quantize", "bin_centres", "to_image", "UnitGaussianPrior", "NIFPrior", "DeepNIFPrior",
-           "FlowModel", "build_model", "MODEL_KINDS"]
+__all__ = [
+    "dequantize",
+    "quantize",
+    "bin_centres",
+    "to_image",
+    "UnitGaussianPrior",
+    "NIFPrior",
+    "DeepNIFPrior",
+    "FlowModel",
+    "build_model",
+    "MODEL_KINDS",
+]
 
 MODEL_KINDS = ("nf", "nif", "deep_nif")
 
@@ -37,7 +47,7 @@ def quantize(x: Tensor, n_bits: int) -> Tensor:
     """Integer levels ``0 .. 2^n_bits - 1`` of images in ``[0, 1]`` (as a float tensor); ``n_bits`` an int in
     ``[1, 8]``."""
     _checks.integer("quantize", "n_bits", n_bits, low=1, high=8)
-    bins = 2 ** n_bits
+    bins = 2**n_bits
     return torch.floor(x.clamp(0.0, 1.0) * bins).clamp_(max=bins - 1)
 
 
@@ -45,14 +55,14 @@ def dequantize(x: Tensor, n_bits: int, generator: torch.Generator | None = None)
     """Uniform dequantisation: ``(quantize(x) + U[0, 1)) / 2^n_bits - 1/2`` in ``[-1/2, 1/2)``."""
     _checks.integer("dequantize", "n_bits", n_bits, low=1, high=8)
     noise = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-    return (quantize(x, n_bits) + noise) / 2 ** n_bits - 0.5
+    return (quantize(x, n_bits) + noise) / 2**n_bits - 0.5
 
 
 def bin_centres(x: Tensor, n_bits: int) -> Tensor:
     """Images in ``[0, 1]`` quantised to ``n_bits`` and shown at the centres of their bins (what the model
     sees of real data, e.g. the reference set of a Fréchet distance)."""
     _checks.integer("bin_centres", "n_bits", n_bits, low=1, high=8)
-    return (quantize(x, n_bits) + 0.5) / 2 ** n_bits
+    return (quantize(x, n_bits) + 0.5) / 2**n_bits
 
 
 def to_image(y: Tensor, n_bits: int | None = None) -> Tensor:
@@ -74,16 +84,18 @@ class UnitGaussianPrior(nn.Module):
 
     def log_prob(self, y: Tensor, generator: torch.Generator | None = None) -> Tensor:
         if y.dim() != 2 or y.shape[1] != self.dim:
-            raise _checks.error("UnitGaussianPrior.log_prob", "y", f"of shape (N, {self.dim})",
-                                f"shape {tuple(y.shape)}")
+            raise _checks.error(
+                "UnitGaussianPrior.log_prob", "y", f"of shape (N, {self.dim})", f"shape {tuple(y.shape)}"
+            )
         return -0.5 * (y.square().sum(-1) + self.dim * LOG_2PI)
 
     def sample(self, n: int, s: float = 1.0, t: float = 1.0, generator: torch.Generator | None = None) -> Tensor:
         _checks.integer("UnitGaussianPrior.sample", "n", n, low=0)
         _checks.real("UnitGaussianPrior.sample", "s", s, low=0.0, expected=">= 0 (finite)")
         _checks.real("UnitGaussianPrior.sample", "t", t, low=0.0, expected=">= 0 (finite; a temperature)")
-        return math.sqrt(t) * torch.randn(n, self.dim, generator=generator, device=self._anchor.device,
-                                          dtype=self._anchor.dtype)
+        return math.sqrt(t) * torch.randn(
+            n, self.dim, generator=generator, device=self._anchor.device, dtype=self._anchor.dtype
+        )
 
     def sample_latent(self, n: int, t: float = 1.0, generator: torch.Generator | None = None) -> Tensor:
         return self.sample(n, 1.0, t, generator)
@@ -124,8 +136,15 @@ class DeepNIFPrior(nn.Module):
         layers: hidden layers of the MLPs (the paper: 4).
     """
 
-    def __init__(self, dim: int, dim_z: int, couplings: int = 4, hidden: int = 128, layers: int = 2,
-                 compute_dtype: torch.dtype | None = None) -> None:
+    def __init__(
+        self,
+        dim: int,
+        dim_z: int,
+        couplings: int = 4,
+        hidden: int = 128,
+        layers: int = 2,
+        compute_dtype: torch.dtype | None = None,
+    ) -> None:
         super().__init__()
         _checks.integer("DeepNIFPrior", "dim_z", dim_z, low=2)  # its coupling flow splits z in two
         _checks.integer("DeepNIFPrior", "couplings", couplings, low=0)
@@ -217,9 +236,21 @@ class FlowModel(nn.Module):
         return self.decode(self.sample_latent(n, t, generator), s, generator)
 
 
-def build_model(kind: str, image_shape: tuple[int, int, int], *, levels: int = 2, steps: int = 4, hidden: int = 64,
-                clamp: float = 2.0, dim_z: int = 32, n_bits: int = 8, deep_couplings: int = 4, deep_hidden: int = 128,
-                deep_layers: int = 2, compute_dtype: torch.dtype | None = None) -> FlowModel:
+def build_model(
+    kind: str,
+    image_shape: tuple[int, int, int],
+    *,
+    levels: int = 2,
+    steps: int = 4,
+    hidden: int = 64,
+    clamp: float = 2.0,
+    dim_z: int = 32,
+    n_bits: int = 8,
+    deep_couplings: int = 4,
+    deep_hidden: int = 128,
+    deep_layers: int = 2,
+    compute_dtype: torch.dtype | None = None,
+) -> FlowModel:
     """An NF (``kind="nf"``), NIF (``"nif"``) or deep NIF (``"deep_nif"``) on images of ``image_shape``."""
     if kind not in MODEL_KINDS:
         raise ValueError(f"unknown model kind {kind!r}; valid kinds: {', '.join(MODEL_KINDS)}")

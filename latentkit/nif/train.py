@@ -10,9 +10,10 @@ NIF values are exact, the deep NIF's is the bound of eq. 9.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -21,40 +22,49 @@ from latentkit import data, engine
 from latentkit.metrics import bits_per_dim
 from latentkit.nif.models import MODEL_KINDS, FlowModel, build_model, dequantize
 
-__all__ = ["NIFConfig", "PAPER", "config_from_parameters", "paper_grad_clip", "fit", "load_splits", "make_model", "train_nf_preset",
-           "train_preset"]
+__all__ = [
+    "NIFConfig",
+    "PAPER",
+    "config_from_parameters",
+    "paper_grad_clip",
+    "fit",
+    "load_splits",
+    "make_model",
+    "train_nf_preset",
+    "train_preset",
+]
 
 
 @dataclass(frozen=True)
 class NIFConfig:
     """An NF / NIF experiment (defaults: the chapter's CPU scale; :data:`PAPER` holds the paper's values)."""
 
-    dataset: str = "mnist5k"         # any image set of latentkit.data.load
-    size: int | None = 16            # resize to size x size (None or 0: native); divisible by 2 ** levels
-    channels: int | None = None      # 1 or 3 (None: the dataset's own)
-    attribute: str = ""              # CelebA only: the attribute used as class label (e.g. "Male")
-    crop: int = 0                    # CelebA only: side of the centre crop before resizing (0: the loader's 178)
-    n_bits: int = 3                  # bits per pixel (the reference code's evaluation: 3; its training default: 5)
-    n_train: int | None = None       # training images (None: all but the validation split)
-    n_valid: int = 500               # images held out of the train split to choose s
-    levels: int = 2                  # multiscale depth (reference code: 2 Fashion-MNIST, 4 CIFAR-10, 5 CelebA)
-    flow_steps: int = 4              # Glow steps per level (paper: 16)
-    hidden: int = 32                 # channels of the coupling networks (paper: 256)
-    clamp: float = 2.0               # bound of the couplings' log-scale
-    dim_z: int = 16                  # NIF latent dimension (paper: 64, 128, 256, 512)
-    deep_couplings: int = 4          # deep NIF: couplings of the low-dimensional flow (paper: 10)
-    deep_hidden: int = 128           # deep NIF: units of their MLPs (paper: 1024)
-    deep_layers: int = 2             # deep NIF: hidden layers of the MLPs (paper: 4)
-    float64_nif: bool = False        # run the NIF's Cholesky algebra in float64
-    steps: int = 500                 # optimisation steps per model
-    batch_size: int = 64             # reference code: 32
-    lr: float = 2e-3                 # Adam learning rate (reference code: 1e-4)
-    warmup: int = 50                 # steps of linear learning-rate warm-up
-    grad_clip: float | None = 50.0   # max global gradient norm (None or 0: off)
-    seed: int = 0                    # same seed for every model: same initial flow, same batches
+    dataset: str = "mnist5k"  # any image set of latentkit.data.load
+    size: int | None = 16  # resize to size x size (None or 0: native); divisible by 2 ** levels
+    channels: int | None = None  # 1 or 3 (None: the dataset's own)
+    attribute: str = ""  # CelebA only: the attribute used as class label (e.g. "Male")
+    crop: int = 0  # CelebA only: side of the centre crop before resizing (0: the loader's 178)
+    n_bits: int = 3  # bits per pixel (the reference code's evaluation: 3; its training default: 5)
+    n_train: int | None = None  # training images (None: all but the validation split)
+    n_valid: int = 500  # images held out of the train split to choose s
+    levels: int = 2  # multiscale depth (reference code: 2 Fashion-MNIST, 4 CIFAR-10, 5 CelebA)
+    flow_steps: int = 4  # Glow steps per level (paper: 16)
+    hidden: int = 32  # channels of the coupling networks (paper: 256)
+    clamp: float = 2.0  # bound of the couplings' log-scale
+    dim_z: int = 16  # NIF latent dimension (paper: 64, 128, 256, 512)
+    deep_couplings: int = 4  # deep NIF: couplings of the low-dimensional flow (paper: 10)
+    deep_hidden: int = 128  # deep NIF: units of their MLPs (paper: 1024)
+    deep_layers: int = 2  # deep NIF: hidden layers of the MLPs (paper: 4)
+    float64_nif: bool = False  # run the NIF's Cholesky algebra in float64
+    steps: int = 500  # optimisation steps per model
+    batch_size: int = 64  # reference code: 32
+    lr: float = 2e-3  # Adam learning rate (reference code: 1e-4)
+    warmup: int = 50  # steps of linear learning-rate warm-up
+    grad_clip: float | None = 50.0  # max global gradient norm (None or 0: off)
+    seed: int = 0  # same seed for every model: same initial flow, same batches
     device: str = "auto"
-    mixed_precision: bool = False    # bf16 autocast on CUDA (the Cholesky algebra stays float32/64)
-    compile: bool = False            # torch.compile the networks on CUDA (ignored elsewhere)
+    mixed_precision: bool = False  # bf16 autocast on CUDA (the Cholesky algebra stays float32/64)
+    compile: bool = False  # torch.compile the networks on CUDA (ignored elsewhere)
     checkpoint_every: int = 500
     log_every: int = 25
     progress: bool = True
@@ -68,8 +78,9 @@ class NIFConfig:
         if self.n_bits < 1 or self.n_bits > 8:
             raise ValueError(f"n_bits must be in 1..8, got {self.n_bits}")
         if self.dim_z < 1 or self.levels < 1 or self.flow_steps < 1:
-            raise ValueError(f"dim_z, levels and flow_steps must be >= 1, got {self.dim_z}, {self.levels}, "
-                             f"{self.flow_steps}")
+            raise ValueError(
+                f"dim_z, levels and flow_steps must be >= 1, got {self.dim_z}, {self.levels}, {self.flow_steps}"
+            )
 
 
 def paper_grad_clip(dims: int) -> float:
@@ -79,19 +90,26 @@ def paper_grad_clip(dims: int) -> float:
     return round(5.0 / (dims * math.log(2)), 8)
 
 
-_PAPER_COMMON = dict(flow_steps=16, hidden=256, dim_z=64, steps=100_000, batch_size=32, lr=1e-4, warmup=0,
-                     n_valid=5000)
+_PAPER_COMMON = dict(flow_steps=16, hidden=256, dim_z=64, steps=100_000, batch_size=32, lr=1e-4, warmup=0, n_valid=5000)
 #: The paper-scale configurations. Section 5 states Glow with 16 steps per level, 256 channels and "5
 #: multiscale components"; the authors' code (Information-Fusion-Lab-Umass/NoisyInjectiveFlows) gives the
 #: rest: depth 2 / 4 / 5 per dataset (``experiment_definitions/*.yaml``), batch 32 and Adam 1e-4 with no
 #: warm-up (``adam.yaml``), gradients clipped at norm 5 (:func:`paper_grad_clip`), CelebA at 64x64. The step
 #: count is ours (the code trains until stopped), and so is the CelebA crop (see the nif presets).
 PAPER: dict[str, NIFConfig] = {
-    "fashion_mnist": NIFConfig(dataset="fashion_mnist", size=None, levels=2, grad_clip=paper_grad_clip(784),
-                               **_PAPER_COMMON),
+    "fashion_mnist": NIFConfig(
+        dataset="fashion_mnist", size=None, levels=2, grad_clip=paper_grad_clip(784), **_PAPER_COMMON
+    ),
     "cifar10": NIFConfig(dataset="cifar10", size=None, levels=4, grad_clip=paper_grad_clip(3072), **_PAPER_COMMON),
-    "celeba": NIFConfig(dataset="celeba", size=64, crop=128, attribute="Male", levels=5,
-                        grad_clip=paper_grad_clip(3 * 64 * 64), **_PAPER_COMMON),
+    "celeba": NIFConfig(
+        dataset="celeba",
+        size=64,
+        crop=128,
+        attribute="Male",
+        levels=5,
+        grad_clip=paper_grad_clip(3 * 64 * 64),
+        **_PAPER_COMMON,
+    ),
 }
 
 
@@ -115,8 +133,8 @@ def load_splits(config: NIFConfig, n_test: int | None = None) -> dict[str, torch
         raise ValueError(f"n_valid must be in 1..{n - 1} for {config.dataset!r}, got {config.n_valid}")
     end = n if config.n_train is None else min(n, config.n_valid + config.n_train)
     if isinstance(full, data.ArrayDataset):
-        train = data.ArrayDataset(full.x[config.n_valid:end], full.y[config.n_valid:end], full.info)
-        valid = data.ArrayDataset(full.x[:config.n_valid], full.y[:config.n_valid], full.info)
+        train = data.ArrayDataset(full.x[config.n_valid : end], full.y[config.n_valid : end], full.info)
+        valid = data.ArrayDataset(full.x[: config.n_valid], full.y[: config.n_valid], full.info)
     else:
         train = torch.utils.data.Subset(full, range(config.n_valid, end))
         valid = data.ArrayDataset.from_dataset(torch.utils.data.Subset(full, range(config.n_valid)))
@@ -132,14 +150,25 @@ def _image_shape(dataset: torch.utils.data.Dataset) -> tuple[int, int, int]:
 def make_model(config: NIFConfig, kind: str, image_shape: tuple[int, int, int]) -> FlowModel:
     """The model of ``kind`` (``"nf"``, ``"nif"``, ``"deep_nif"``) for ``config``, seeded with ``config.seed``."""
     torch.manual_seed(config.seed)  # the same initial flow weights for every kind
-    return build_model(kind, image_shape, levels=config.levels, steps=config.flow_steps, hidden=config.hidden,
-                       clamp=config.clamp, dim_z=config.dim_z, n_bits=config.n_bits,
-                       deep_couplings=config.deep_couplings, deep_hidden=config.deep_hidden,
-                       deep_layers=config.deep_layers, compute_dtype=torch.float64 if config.float64_nif else None)
+    return build_model(
+        kind,
+        image_shape,
+        levels=config.levels,
+        steps=config.flow_steps,
+        hidden=config.hidden,
+        clamp=config.clamp,
+        dim_z=config.dim_z,
+        n_bits=config.n_bits,
+        deep_couplings=config.deep_couplings,
+        deep_hidden=config.deep_hidden,
+        deep_layers=config.deep_layers,
+        compute_dtype=torch.float64 if config.float64_nif else None,
+    )
 
 
-def fit(config: NIFConfig, kind: str, out_dir: str | Path | None = None,
-        train_set: torch.utils.data.Dataset | None = None) -> tuple[FlowModel, engine.Trainer]:
+def fit(
+    config: NIFConfig, kind: str, out_dir: str | Path | None = None, train_set: torch.utils.data.Dataset | None = None
+) -> tuple[FlowModel, engine.Trainer]:
     """Train (or resume, or reload a finished run of) one model of ``kind`` on the engine.
 
     Actnorm's data-dependent initialisation uses a batch drawn with a generator seeded by ``config.seed``
@@ -155,11 +184,20 @@ def fit(config: NIFConfig, kind: str, out_dir: str | Path | None = None,
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     scheduler = engine.warmup_schedule(optimizer, config.warmup)
     train_config = engine.TrainConfig(
-        steps=config.steps, seed=config.seed, device=config.device, mixed_precision=config.mixed_precision,
-        grad_clip=config.grad_clip, checkpoint_every=config.checkpoint_every, log_every=config.log_every,
-        progress=config.progress, desc=kind, compile=config.compile)
-    trainer = engine.Trainer(out_dir, {"model": model}, {"model": optimizer}, train_config,
-                             schedulers={"model": scheduler})
+        steps=config.steps,
+        seed=config.seed,
+        device=config.device,
+        mixed_precision=config.mixed_precision,
+        grad_clip=config.grad_clip,
+        checkpoint_every=config.checkpoint_every,
+        log_every=config.log_every,
+        progress=config.progress,
+        desc=kind,
+        compile=config.compile,
+    )
+    trainer = engine.Trainer(
+        out_dir, {"model": model}, {"model": optimizer}, train_config, schedulers={"model": scheduler}
+    )
     device = trainer.device
     init_gen = torch.Generator().manual_seed(config.seed)
     x0, _ = data.batch_sampler(train_set, max(config.batch_size, 64), "cpu")(init_gen)

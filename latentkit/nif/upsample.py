@@ -62,7 +62,7 @@ class UpsampleOperator:
         k, h, w = self.factor, self.h, self.w
         wt = weights if weights.dim() == 4 else weights.unsqueeze(0)
         n, c = wt.shape[:2]
-        patches = wt.reshape(n, c, h, k, w, k)                       # [n, c, i, p, j, q]
+        patches = wt.reshape(n, c, h, k, w, k)  # [n, c, i, p, j, q]
         g = torch.einsum("acpq,ncipjq,bcpq->nijab", self.weight, patches, self.weight)
         return g.reshape(n, h * w, *g.shape[-2:])
 
@@ -100,8 +100,14 @@ class UpsampleNIF(LinearGaussianNIF):
         torch.Size([2])
     """
 
-    def __init__(self, z_shape: tuple[int, int, int], factor: int = 2, x_channels: int | None = None,
-                 learn_A: bool = True, compute_dtype: torch.dtype | None = None) -> None:
+    def __init__(
+        self,
+        z_shape: tuple[int, int, int],
+        factor: int = 2,
+        x_channels: int | None = None,
+        learn_A: bool = True,
+        compute_dtype: torch.dtype | None = None,
+    ) -> None:
         super().__init__(compute_dtype)
         if len(z_shape) != 3 or not all(isinstance(v, numbers.Integral) and v >= 1 for v in z_shape):
             raise _checks.error("UpsampleNIF", "z_shape", "(C_z, h, w) of ints >= 1", repr(z_shape))
@@ -111,8 +117,9 @@ class UpsampleNIF(LinearGaussianNIF):
         cz, h, w = z_shape
         cx = cz if x_channels is None else x_channels
         if factor < 1 or cz < 1 or cz > cx * factor * factor:
-            raise ValueError(f"UpsampleNIF needs factor >= 1 and 1 <= C_z <= C_x k^2, got C_z={cz}, C_x={cx}, "
-                             f"k={factor}")
+            raise ValueError(
+                f"UpsampleNIF needs factor >= 1 and 1 <= C_z <= C_x k^2, got C_z={cz}, C_x={cx}, k={factor}"
+            )
         self.z_shape = (cz, h, w)
         self.x_shape = (cx, h * factor, w * factor)
         self.factor = factor
@@ -120,7 +127,7 @@ class UpsampleNIF(LinearGaussianNIF):
             mix = torch.eye(cz)
         else:
             mix, _ = torch.linalg.qr(torch.randn(max(cx, cz), min(cx, cz)))
-            mix = mix if cx >= cz else mix.T          # (C_x, C_z)
+            mix = mix if cx >= cz else mix.T  # (C_x, C_z)
             mix = mix[:cx, :cz]
         weight = mix.T.reshape(cz, cx, 1, 1).expand(cz, cx, factor, factor).clone()
         if learn_A:

@@ -33,7 +33,8 @@ Example:
 from __future__ import annotations
 
 import numbers
-from typing import Literal, NamedTuple, Sequence, get_args
+from collections.abc import Sequence
+from typing import Literal, NamedTuple, get_args
 
 import torch
 from torch import Tensor, nn
@@ -44,8 +45,19 @@ from latentkit.score.losses import TSampler, Weighting, check_batch, perturb
 from latentkit.score.models import ResBlock
 from latentkit.score.sde import SDE
 
-__all__ = ["ENCODER_KINDS", "PAPER_REG_WEIGHTS", "EncoderOutput", "ImageEncoder", "MLPEncoder", "l1_penalty",
-           "kl_penalty", "code_penalty", "CodeConditionedScore", "RepresentationLoss", "representation_loss"]
+__all__ = [
+    "ENCODER_KINDS",
+    "PAPER_REG_WEIGHTS",
+    "EncoderOutput",
+    "ImageEncoder",
+    "MLPEncoder",
+    "l1_penalty",
+    "kl_penalty",
+    "code_penalty",
+    "CodeConditionedScore",
+    "RepresentationLoss",
+    "representation_loss",
+]
 
 EncoderKind = Literal["deterministic", "probabilistic"]  # L1-penalised code, or KL-penalised Gaussian code
 ENCODER_KINDS = get_args(EncoderKind)
@@ -56,8 +68,8 @@ PAPER_REG_WEIGHTS = {"deterministic": 1e-5, "probabilistic": 1e-7}
 class EncoderOutput(NamedTuple):
     """What an encoder returns for a batch ``x_0``."""
 
-    z: Tensor              #: the code given to the score model: a reparameterised draw in training, else the mean
-    mean: Tensor           #: the deterministic code, or the mean of q_phi(z | x_0)
+    z: Tensor  #: the code given to the score model: a reparameterised draw in training, else the mean
+    mean: Tensor  #: the deterministic code, or the mean of q_phi(z | x_0)
     logvar: Tensor | None  #: log-variance of q_phi(z | x_0) (None for a deterministic encoder)
 
 
@@ -73,8 +85,9 @@ class _Encoder(nn.Module):
         _checks.integer(where, "hidden", hidden, low=1)
         self.latent_dim, self.kind = int(latent_dim), kind
         out = 2 * latent_dim if kind == "probabilistic" else latent_dim
-        self.head = nn.Sequential(nn.Linear(features, hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU(),
-                                  nn.Linear(hidden, out))
+        self.head = nn.Sequential(
+            nn.Linear(features, hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, out)
+        )
 
     @property
     def probabilistic(self) -> bool:
@@ -83,8 +96,9 @@ class _Encoder(nn.Module):
     def features(self, x: Tensor) -> Tensor:
         raise NotImplementedError
 
-    def forward(self, x: Tensor, *, sample: bool | None = None,
-                generator: torch.Generator | None = None) -> EncoderOutput:
+    def forward(
+        self, x: Tensor, *, sample: bool | None = None, generator: torch.Generator | None = None
+    ) -> EncoderOutput:
         """The code of ``x``; a probabilistic encoder draws ``z ~ q_phi(z | x)`` when ``sample`` (default:
         in training mode) and returns the mean otherwise."""
         h = self.head(self.features(x))
@@ -114,8 +128,16 @@ class ImageEncoder(_Encoder):
         kind: ``"deterministic"`` or ``"probabilistic"``.
     """
 
-    def __init__(self, in_channels: int = 1, image_size: int = 28, channels: Sequence[int] = (32, 64),
-                 num_res_blocks: int = 2, latent_dim: int = 2, hidden: int = 256, kind: str = "deterministic") -> None:
+    def __init__(
+        self,
+        in_channels: int = 1,
+        image_size: int = 28,
+        channels: Sequence[int] = (32, 64),
+        num_res_blocks: int = 2,
+        latent_dim: int = 2,
+        hidden: int = 256,
+        kind: str = "deterministic",
+    ) -> None:
         _checks.integer("ImageEncoder", "in_channels", in_channels, low=1)
         _checks.integer("ImageEncoder", "image_size", image_size, low=1)
         _checks.integer("ImageEncoder", "num_res_blocks", num_res_blocks, low=0)
@@ -142,16 +164,18 @@ class ImageEncoder(_Encoder):
     def features(self, x: Tensor) -> Tensor:
         shape = (self.in_channels, self.image_size, self.image_size)
         if x.dim() != 4 or tuple(x.shape[1:]) != shape:
-            raise ValueError(f"ImageEncoder expects images of shape (B, {', '.join(map(str, shape))}), "
-                             f"got {tuple(x.shape)}")
+            raise ValueError(
+                f"ImageEncoder expects images of shape (B, {', '.join(map(str, shape))}), got {tuple(x.shape)}"
+            )
         return self.down(x).flatten(1)
 
 
 class MLPEncoder(_Encoder):
     """``E_phi`` for ``(B, D)`` points: ``depth`` SiLU layers, then the three dense layers of the head."""
 
-    def __init__(self, dim: int, latent_dim: int = 1, hidden: int = 128, depth: int = 2,
-                 kind: str = "deterministic") -> None:
+    def __init__(
+        self, dim: int, latent_dim: int = 1, hidden: int = 128, depth: int = 2, kind: str = "deterministic"
+    ) -> None:
         _checks.integer("MLPEncoder", "dim", dim, low=1)
         _checks.integer("MLPEncoder", "depth", depth, low=0)
         super().__init__(hidden, latent_dim, hidden, kind)
@@ -200,16 +224,23 @@ class CodeConditionedScore(nn.Module):
         super().__init__()
         cond_dim = getattr(score, "cond_dim", None)
         if cond_dim != encoder.latent_dim:
-            raise ValueError(f"the score model's cond_dim ({cond_dim}) must equal the encoder's latent_dim "
-                             f"({encoder.latent_dim})")
+            raise ValueError(
+                f"the score model's cond_dim ({cond_dim}) must equal the encoder's latent_dim ({encoder.latent_dim})"
+            )
         self.score, self.encoder = score, encoder
 
     @property
     def latent_dim(self) -> int:
         return self.encoder.latent_dim
 
-    def forward(self, xt: Tensor, std: Tensor, x0: Tensor | None = None, code: Tensor | None = None,
-                generator: torch.Generator | None = None) -> tuple[Tensor, EncoderOutput | None]:
+    def forward(
+        self,
+        xt: Tensor,
+        std: Tensor,
+        x0: Tensor | None = None,
+        code: Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> tuple[Tensor, EncoderOutput | None]:
         if (x0 is None) == (code is None):
             raise ValueError("pass exactly one of x0 (to encode) and code")
         enc = None
@@ -223,7 +254,7 @@ class CodeConditionedScore(nn.Module):
         self.encoder.requires_grad_(False)
         self.encoder.eval()
 
-    def train(self, mode: bool = True) -> "CodeConditionedScore":
+    def train(self, mode: bool = True) -> CodeConditionedScore:
         super().train(mode)
         if not any(p.requires_grad for p in self.encoder.parameters()):
             self.encoder.eval()  # a frozen encoder stays deterministic
@@ -233,17 +264,26 @@ class CodeConditionedScore(nn.Module):
 class RepresentationLoss(NamedTuple):
     """Eq. 8 (or eq. 7) on one batch, with the code penalty."""
 
-    loss: Tensor      #: dsm + reg_weight * penalty (what is minimised)
-    dsm: Tensor       #: the weighted DSM term, batch mean (per sample with reduction="none")
-    penalty: Tensor   #: the code penalty before weighting (0 without an encoder)
-    code: Tensor      #: the codes the score model saw, (B, d_z)
-    t: Tensor         #: the times drawn
+    loss: Tensor  #: dsm + reg_weight * penalty (what is minimised)
+    dsm: Tensor  #: the weighted DSM term, batch mean (per sample with reduction="none")
+    penalty: Tensor  #: the code penalty before weighting (0 without an encoder)
+    code: Tensor  #: the codes the score model saw, (B, d_z)
+    t: Tensor  #: the times drawn
 
 
-def representation_loss(model: CodeConditionedScore, x0: Tensor, sde: SDE, *, reg_weight: float = 0.0,
-                        t_sampler: TSampler | str = "uniform_t", weighting: Weighting | str = "kernel_variance",
-                        generator: torch.Generator | None = None, t: Tensor | float | None = None,
-                        noise: Tensor | None = None, reduction: str = "mean") -> RepresentationLoss:
+def representation_loss(
+    model: CodeConditionedScore,
+    x0: Tensor,
+    sde: SDE,
+    *,
+    reg_weight: float = 0.0,
+    t_sampler: TSampler | str = "uniform_t",
+    weighting: Weighting | str = "kernel_variance",
+    generator: torch.Generator | None = None,
+    t: Tensor | float | None = None,
+    noise: Tensor | None = None,
+    reduction: str = "mean",
+) -> RepresentationLoss:
     """Eq. 8: ``lambda(t) ||s_theta(x_t, t, E_phi(x_0)) - grad log p_0t(x_t | x_0)||^2`` plus
     ``reg_weight`` times the encoder's penalty (:func:`code_penalty`). The randomness (``t``, the kernel's
     noise, then the encoder's reparameterisation noise) comes from ``generator`` in that order.

@@ -23,22 +23,22 @@ from latentkit.score.exact import Estimate, score_matching_terms
 from latentkit.score.represent import ReprRun
 from latentkit.score.sample import reverse_sde_sample
 
-__all__ = ["ConstantComparison", "dsm_against_constant", "latent_grid", "sample",
-           "swap_codes", "sample_diversity"]
+__all__ = ["ConstantComparison", "dsm_against_constant", "latent_grid", "sample", "swap_codes", "sample_diversity"]
 
 
 class ConstantComparison(NamedTuple):
     """DSM loss and the constant of eq. 6 on shared draws at one ``t`` (lambda-weighted, per example)."""
 
     t: float
-    dsm: Estimate    #: lambda(t) ||s_theta(x_t, t, cond) - grad log p_0t(x_t | x_0)||^2
+    dsm: Estimate  #: lambda(t) ||s_theta(x_t, t, cond) - grad log p_0t(x_t | x_0)||^2
     const: Estimate  #: lambda(t) ||grad log p_0t(x_t | x_0) - grad log p_t(x_t)||^2 for the empirical p_0
-    gap: Estimate    #: dsm - const, paired (negative: the condition carries information about x_0)
+    gap: Estimate  #: dsm - const, paired (negative: the condition carries information about x_0)
 
 
 @torch.no_grad()
-def dsm_against_constant(run: ReprRun, t: float, *, n: int | None = None, repeats: int = 1, seed: int = 0,
-                         batch_size: int = 250) -> ConstantComparison:
+def dsm_against_constant(
+    run: ReprRun, t: float, *, n: int | None = None, repeats: int = 1, seed: int = 0, batch_size: int = 250
+) -> ConstantComparison:
     """Eq. 8's loss against eq. 6's constant at time ``t`` on the run's training set.
 
     Each of ``n`` training examples (default: all of them), ``repeats`` times, is perturbed to ``x_t``;
@@ -66,13 +66,14 @@ def dsm_against_constant(run: ReprRun, t: float, *, n: int | None = None, repeat
     exact = run.empirical().to(param.device)
     dsm, const = [], []
     for i in range(0, idx.shape[0], batch_size):
-        j = idx[i:i + batch_size]
+        j = idx[i : i + batch_size]
         x0 = x_all[j].to(param.device, param.dtype)
         y = y_all[j].to(param.device) if y_all is not None else None
         cond = run.condition(x0, y)
         noise = torch.randn(x0.shape, generator=g).to(x0)
-        terms = score_matching_terms(run.score_model, x0, run.sde, exact, cond=cond, t=float(t), noise=noise,
-                                     weighting=run.config.weighting)
+        terms = score_matching_terms(
+            run.score_model, x0, run.sde, exact, cond=cond, t=float(t), noise=noise, weighting=run.config.weighting
+        )
         dsm.append(terms.dsm.cpu())
         const.append(terms.const.cpu())
     d, c = torch.cat(dsm), torch.cat(const)
@@ -98,8 +99,15 @@ def latent_grid(n: int, low: float = -1.0, high: float = 1.0, dim: int = 2) -> T
 
 
 @torch.no_grad()
-def sample(run: ReprRun, cond: Tensor | None, n: int | None = None, *, steps: int = 200, seed: int = 0,
-           corrector_steps: int = 0) -> Tensor:
+def sample(
+    run: ReprRun,
+    cond: Tensor | None,
+    n: int | None = None,
+    *,
+    steps: int = 200,
+    seed: int = 0,
+    corrector_steps: int = 0,
+) -> Tensor:
     """Samples of the reverse SDE (eq. 2) conditioned on ``cond`` (codes or one-hot labels; one sample
     per row), or ``n`` unconditional samples."""
     param = next(run.model.parameters())
@@ -108,8 +116,16 @@ def sample(run: ReprRun, cond: Tensor | None, n: int | None = None, *, steps: in
     if count is None:
         raise ValueError("pass cond, or n for an unconditional model")
     g = torch.Generator().manual_seed(seed)
-    return reverse_sde_sample(run.score_model, run.sde, (count, *shape), steps=steps, cond=cond, generator=g,
-                              corrector_steps=corrector_steps, device=param.device).cpu()
+    return reverse_sde_sample(
+        run.score_model,
+        run.sde,
+        (count, *shape),
+        steps=steps,
+        cond=cond,
+        generator=g,
+        corrector_steps=corrector_steps,
+        device=param.device,
+    ).cpu()
 
 
 @torch.no_grad()
@@ -131,10 +147,19 @@ def swap_codes(run: ReprRun, x0: Tensor, t: float, *, steps: int = 100, seed: in
     codes = run.encode(x0)
     std = run.sde.marginal_std(torch.tensor(float(t)))
     xt = x0 + std * torch.randn(x0.shape, generator=g).to(x0)
-    rows_x = xt.repeat_interleave(n, dim=0)           # image i, n times
-    rows_c = codes.repeat(n, 1)                       # codes 0..n-1 for each i
-    out = reverse_sde_sample(run.score_model, run.sde, tuple(rows_x.shape), steps=steps, cond=rows_c, x_T=rows_x,
-                             t_T=float(t), generator=g, device=param.device)
+    rows_x = xt.repeat_interleave(n, dim=0)  # image i, n times
+    rows_c = codes.repeat(n, 1)  # codes 0..n-1 for each i
+    out = reverse_sde_sample(
+        run.score_model,
+        run.sde,
+        tuple(rows_x.shape),
+        steps=steps,
+        cond=rows_c,
+        x_T=rows_x,
+        t_T=float(t),
+        generator=g,
+        device=param.device,
+    )
     return xt.cpu(), out.reshape(n, n, *x0.shape[1:]).cpu()
 
 

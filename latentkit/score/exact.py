@@ -23,7 +23,8 @@ Computations run in float64 (results are returned in the input's dtype): the pos
 from __future__ import annotations
 
 import math
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -72,26 +73,38 @@ class MixtureMarginals(GaussianMixture):
         0.0
     """
 
-    def __init__(self, means: Tensor, stds: Tensor | float = 0.0, weights: Tensor | None = None,
-                 event_shape: tuple[int, ...] | None = None) -> None:
+    def __init__(
+        self,
+        means: Tensor,
+        stds: Tensor | float = 0.0,
+        weights: Tensor | None = None,
+        event_shape: tuple[int, ...] | None = None,
+    ) -> None:
         means = torch.as_tensor(means)
         dev = means.device
         k = means.shape[0] if means.dim() else 0
-        w = (torch.ones(k, dtype=torch.float64, device=dev) if weights is None
-             else torch.as_tensor(weights, dtype=torch.float64, device=dev))
+        w = (
+            torch.ones(k, dtype=torch.float64, device=dev)
+            if weights is None
+            else torch.as_tensor(weights, dtype=torch.float64, device=dev)
+        )
         if w.shape == (k,) and bool(torch.isfinite(w).all()) and bool((w >= 0).all()) and float(w.sum()) > 0:
             w = w / w.sum()  # (anything else is refused by GaussianMixture, naming weights)
-        super().__init__(means.to(torch.float64), torch.as_tensor(stds, dtype=torch.float64, device=dev), w,
-                         event_shape)
+        super().__init__(
+            means.to(torch.float64), torch.as_tensor(stds, dtype=torch.float64, device=dev), w, event_shape
+        )
 
     @classmethod
     def from_mixture(cls, mixture: GaussianMixture) -> MixtureMarginals:
         """From a :class:`latentkit.data.GaussianMixture` (anything with ``means``, ``stds``, ``weights``)."""
-        return cls(torch.as_tensor(mixture.means), torch.as_tensor(mixture.stds), torch.as_tensor(mixture.weights),
-                   getattr(mixture, "event_shape", None))
+        return cls(
+            torch.as_tensor(mixture.means),
+            torch.as_tensor(mixture.stds),
+            torch.as_tensor(mixture.weights),
+            getattr(mixture, "event_shape", None),
+        )
 
-    def sample(self, n: int, *, generator: torch.Generator | None = None,
-               dtype: torch.dtype = torch.float32) -> Tensor:
+    def sample(self, n: int, *, generator: torch.Generator | None = None, dtype: torch.dtype = torch.float32) -> Tensor:
         """``n`` draws of ``p_0``, shape ``(n, *event)``, on the mixture's device (without their components:
         ``GaussianMixture.sample(mix, n, generator)`` gives both)."""
         return self._draw(n, generator)[0].to(dtype)
@@ -114,24 +127,34 @@ def _check_exact_batch(where: str, x0: Tensor, sde: SDE, exact: MixtureMarginals
     check_batch(where, x0, sde, **kwargs)
     event = getattr(exact, "event_shape", None)
     if event is not None and tuple(x0.shape[1:]) != tuple(event):
-        raise _checks.error(where, "x0", f"of shape (B, {', '.join(map(str, event))}) (exact's event shape)",
-                            f"shape {tuple(x0.shape)}")
+        raise _checks.error(
+            where, "x0", f"of shape (B, {', '.join(map(str, event))}) (exact's event shape)", f"shape {tuple(x0.shape)}"
+        )
 
 
 class ScoreMatchingTerms(NamedTuple):
     """Per-sample, lambda-weighted terms on the same draws ``(t, x_0, x_t)``; their means are
     ``J_DSM`` (eqs. 4-5), ``J_ESM`` (eq. 3) and the constant ``C`` (eq. 6)."""
 
-    dsm: Tensor    #: lambda ||s_theta - grad log p_0t(x_t | x_0)||^2
-    esm: Tensor    #: lambda ||s_theta - grad log p_t(x_t)||^2
+    dsm: Tensor  #: lambda ||s_theta - grad log p_0t(x_t | x_0)||^2
+    esm: Tensor  #: lambda ||s_theta - grad log p_t(x_t)||^2
     const: Tensor  #: lambda ||grad log p_0t(x_t | x_0) - grad log p_t(x_t)||^2
-    t: Tensor      #: the times
+    t: Tensor  #: the times
 
 
-def score_matching_terms(model: Callable[..., Tensor] | None, x0: Tensor, sde: SDE, exact: MixtureMarginals, *,
-                         cond: Tensor | None = None, t_sampler: TSampler | str = "uniform_t",
-                         weighting: Weighting | str = "kernel_variance", generator: torch.Generator | None = None,
-                         t: Tensor | float | None = None, noise: Tensor | None = None) -> ScoreMatchingTerms:
+def score_matching_terms(
+    model: Callable[..., Tensor] | None,
+    x0: Tensor,
+    sde: SDE,
+    exact: MixtureMarginals,
+    *,
+    cond: Tensor | None = None,
+    t_sampler: TSampler | str = "uniform_t",
+    weighting: Weighting | str = "kernel_variance",
+    generator: torch.Generator | None = None,
+    t: Tensor | float | None = None,
+    noise: Tensor | None = None,
+) -> ScoreMatchingTerms:
     """DSM, ESM and constant terms for a batch ``x0`` drawn from ``exact``'s ``p_0``, on shared draws
     (``t`` and ``noise`` are drawn unless given).
 
@@ -141,8 +164,7 @@ def score_matching_terms(model: Callable[..., Tensor] | None, x0: Tensor, sde: S
     """
     _check_exact_batch("score_matching_terms", x0, sde, exact, t=t, noise=noise, cond=cond)
     lam = get_weighting(weighting, sde)
-    p = perturb(x0, sde, t_sampler=get_t_sampler(t_sampler, sde), weighting=lam, generator=generator, t=t,
-                noise=noise)
+    p = perturb(x0, sde, t_sampler=get_t_sampler(t_sampler, sde), weighting=lam, generator=generator, t=t, noise=noise)
     with torch.no_grad():
         # The target and the exact score at the same (rounded) x_t, in float64.
         xt, t64 = p.xt.double(), p.t.double()
@@ -162,17 +184,32 @@ def score_matching_terms(model: Callable[..., Tensor] | None, x0: Tensor, sde: S
     return ScoreMatchingTerms(dsm, esm, const, p.t)
 
 
-def esm_loss(model: Callable[..., Tensor], x0: Tensor, sde: SDE, exact: MixtureMarginals, *,
-             cond: Tensor | None = None, t_sampler: TSampler | str = "uniform_t",
-             weighting: Weighting | str = "kernel_variance", generator: torch.Generator | None = None,
-             t: Tensor | float | None = None, reduction: str = "mean") -> Tensor:
+def esm_loss(
+    model: Callable[..., Tensor],
+    x0: Tensor,
+    sde: SDE,
+    exact: MixtureMarginals,
+    *,
+    cond: Tensor | None = None,
+    t_sampler: TSampler | str = "uniform_t",
+    weighting: Weighting | str = "kernel_variance",
+    generator: torch.Generator | None = None,
+    t: Tensor | float | None = None,
+    reduction: str = "mean",
+) -> Tensor:
     """The (lambda-weighted) explicit score-matching loss, eq. 3: ``lambda(t) ||s_theta(x_t, t) - grad log p_t(x_t)||^2``
     with ``x_t`` drawn through the kernel from ``x0 ~ p_0``. Differentiable in the model's parameters.
     ``reduction`` is ``"mean"`` or ``"none"``; shapes are checked as for :func:`score_matching_terms`."""
     _checks.one_of("esm_loss", "reduction", reduction, ("mean", "none"))
     _check_exact_batch("esm_loss", x0, sde, exact, t=t, cond=cond)
-    p = perturb(x0, sde, t_sampler=get_t_sampler(t_sampler, sde), weighting=get_weighting(weighting, sde),
-                generator=generator, t=t)
+    p = perturb(
+        x0,
+        sde,
+        t_sampler=get_t_sampler(t_sampler, sde),
+        weighting=get_weighting(weighting, sde),
+        generator=generator,
+        t=t,
+    )
     true = exact.score(p.xt, p.std).detach()
     s = call_model(model, sde, p.xt, p.t, cond)
     _checks.same_shape("esm_loss", "model's output", s, "x0", x0)
@@ -180,9 +217,16 @@ def esm_loss(model: Callable[..., Tensor], x0: Tensor, sde: SDE, exact: MixtureM
     return per if reduction == "none" else per.mean()
 
 
-def dsm_constant(exact: MixtureMarginals, sde: SDE, t: Tensor | float, *, n: int = 4096,
-                 generator: torch.Generator | None = None, weighting: Weighting | str | None = None,
-                 batch_size: int = 4096) -> Estimate:
+def dsm_constant(
+    exact: MixtureMarginals,
+    sde: SDE,
+    t: Tensor | float,
+    *,
+    n: int = 4096,
+    generator: torch.Generator | None = None,
+    weighting: Weighting | str | None = None,
+    batch_size: int = 4096,
+) -> Estimate:
     """The DSM constant of eq. 6 at each time in ``t`` (scalar or ``(T,)``), by Monte Carlo over ``n`` draws.
 
     ``C(t) = E_{x_0, x_t} || grad log p_0t(x_t | x_0) - grad log p_t(x_t) ||^2``, multiplied by
@@ -208,9 +252,15 @@ def dsm_constant(exact: MixtureMarginals, sde: SDE, t: Tensor | float, *, n: int
         for start in range(0, n, batch_size):
             m = min(batch_size, n - start)
             x0 = exact.sample(m, generator=generator, dtype=torch.float64)
-            terms = score_matching_terms(None, x0, sde, exact, t=ti.expand(m),
-                                         weighting=weighting if weighting is not None else "unit",
-                                         generator=generator)
+            terms = score_matching_terms(
+                None,
+                x0,
+                sde,
+                exact,
+                t=ti.expand(m),
+                weighting=weighting if weighting is not None else "unit",
+                generator=generator,
+            )
             chunks.append(terms.const)
         est = _mc(torch.cat(chunks))
         values.append(est.value)
@@ -218,9 +268,16 @@ def dsm_constant(exact: MixtureMarginals, sde: SDE, t: Tensor | float, *, n: int
     return Estimate(torch.stack(values).reshape(ts.shape), torch.stack(errors).reshape(ts.shape))
 
 
-def weighted_dsm_constant(exact: MixtureMarginals, sde: SDE, *, n: int = 16384,
-                          t_sampler: TSampler | str = "uniform_t", weighting: Weighting | str = "kernel_variance",
-                          generator: torch.Generator | None = None, batch_size: int = 4096) -> Estimate:
+def weighted_dsm_constant(
+    exact: MixtureMarginals,
+    sde: SDE,
+    *,
+    n: int = 16384,
+    t_sampler: TSampler | str = "uniform_t",
+    weighting: Weighting | str = "kernel_variance",
+    generator: torch.Generator | None = None,
+    batch_size: int = 4096,
+) -> Estimate:
     """The constant of the full objective (eq. 5 with eq. 6): ``E_{t ~ q}[lambda(t) C(t)]``, by Monte Carlo
     with one ``t`` per draw -- the value below which the DSM loss of any model cannot go. ``n >= 2`` (for the
     standard error), ``batch_size >= 1``."""
@@ -230,6 +287,9 @@ def weighted_dsm_constant(exact: MixtureMarginals, sde: SDE, *, n: int = 16384,
     for start in range(0, n, batch_size):
         m = min(batch_size, n - start)
         x0 = exact.sample(m, generator=generator, dtype=torch.float64)
-        chunks.append(score_matching_terms(None, x0, sde, exact, t_sampler=t_sampler, weighting=weighting,
-                                           generator=generator).const)
+        chunks.append(
+            score_matching_terms(
+                None, x0, sde, exact, t_sampler=t_sampler, weighting=weighting, generator=generator
+            ).const
+        )
     return _mc(torch.cat(chunks))

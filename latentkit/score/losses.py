@@ -25,8 +25,9 @@ Example:
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Literal, get_args
+from typing import Literal, get_args
 
 import torch
 from torch import Tensor
@@ -73,8 +74,14 @@ class TSampler(abc.ABC):
     def cdf(self, t: Tensor) -> Tensor:
         """``P(T <= t)``."""
 
-    def __call__(self, n: int, *, generator: torch.Generator | None = None,
-                 device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> Tensor:
+    def __call__(
+        self,
+        n: int,
+        *,
+        generator: torch.Generator | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> Tensor:
         """``n`` draws of ``t`` (shape ``(n,)``) on ``device``."""
         _checks.integer(type(self).__name__, "n", n, low=0)
         u = rand((n,), generator=generator, device=device, dtype=torch.float64)
@@ -118,8 +125,9 @@ class UniformSigma(TSampler):
         if not hasattr(sde, "sigma_inverse"):
             raise TypeError(f"UniformSigma needs an SDE with sigma(t) and sigma_inverse, got {sde!r}")
         self.sde = sde
-        _check_t_range("UniformSigma", t_min if t_min is not None else sde.eps, t_max if t_max is not None else sde.T,
-                       sde)
+        _check_t_range(
+            "UniformSigma", t_min if t_min is not None else sde.eps, t_max if t_max is not None else sde.T, sde
+        )
         self.t_min = float(t_min if t_min is not None else sde.eps)
         self.t_max = float(t_max if t_max is not None else sde.T)
         self._lo = float(sde.sigma(torch.tensor(self.t_min, dtype=torch.float64)))
@@ -169,8 +177,15 @@ class DensityT(TSampler):
         grid: number of grid points (``>= 2``).
     """
 
-    def __init__(self, pdf: Callable[[Tensor], Tensor], sde: SDE | None = None, *, t_min: float | None = None,
-                 t_max: float | None = None, grid: int = 4097) -> None:
+    def __init__(
+        self,
+        pdf: Callable[[Tensor], Tensor],
+        sde: SDE | None = None,
+        *,
+        t_min: float | None = None,
+        t_max: float | None = None,
+        grid: int = 4097,
+    ) -> None:
         t_min = t_min if t_min is not None else (sde.eps if sde else 1e-5)
         t_max = t_max if t_max is not None else (sde.T if sde else 1.0)
         _check_t_range("DensityT", t_min, t_max, sde)
@@ -181,8 +196,7 @@ class DensityT(TSampler):
         self._t = torch.linspace(self.t_min, self.t_max, grid, dtype=torch.float64)
         p = torch.as_tensor(pdf(self._t), dtype=torch.float64)
         if p.shape != self._t.shape or not torch.isfinite(p).all() or (p < 0).any() or p.sum() <= 0:
-            raise ValueError("DensityT: pdf must return finite, non-negative values (not all zero) "
-                             "of the shape of t")
+            raise ValueError("DensityT: pdf must return finite, non-negative values (not all zero) of the shape of t")
         cum = torch.cat([p.new_zeros(1), torch.cumsum(0.5 * (p[1:] + p[:-1]) * self._t.diff(), 0)])
         self.norm = float(cum[-1])
         self._p, self._cdf = p / self.norm, cum / self.norm
@@ -211,9 +225,15 @@ def _check_t_range(where: str, t_min: float, t_max: float, sde: SDE | None) -> N
     ``[0, T]``)."""
     T = sde.T if sde is not None else None
     _checks.real(where, "t_min", t_min, low=0.0, high=T, high_open=True)
-    _checks.real(where, "t_max", t_max, low=float(t_min), low_open=True,
-                 high=T * (1 + _checks.T_ROUNDOFF) if T is not None else None,
-                 expected=f"finite, > t_min = {float(t_min):g}" + (f" and <= T = {T:g}" if T is not None else ""))
+    _checks.real(
+        where,
+        "t_max",
+        t_max,
+        low=float(t_min),
+        low_open=True,
+        high=T * (1 + _checks.T_ROUNDOFF) if T is not None else None,
+        expected=f"finite, > t_min = {float(t_min):g}" + (f" and <= T = {T:g}" if T is not None else ""),
+    )
 
 
 def _interp(x: Tensor, xp: Tensor, fp: Tensor) -> Tensor:
@@ -280,17 +300,24 @@ def get_weighting(name: str | Weighting, sde: SDE) -> Weighting:
 class Perturbation:
     """One draw of ``(t, x_t)`` for a batch ``x_0``: ``x_t = mean(x_0, t) + std(t) * noise``."""
 
-    t: Tensor       #: times, shape (B,)
-    std: Tensor     #: kernel standard deviations at t, shape (B,)
-    noise: Tensor   #: standard normal noise, shape of x_0
-    xt: Tensor      #: perturbed data, shape of x_0
+    t: Tensor  #: times, shape (B,)
+    std: Tensor  #: kernel standard deviations at t, shape (B,)
+    noise: Tensor  #: standard normal noise, shape of x_0
+    xt: Tensor  #: perturbed data, shape of x_0
     target: Tensor  #: grad_{x_t} log p_0t(x_t | x_0), the DSM target (eq. 4)
     weight: Tensor  #: lambda(t), shape (B,)
 
 
-def perturb(x0: Tensor, sde: SDE, *, t_sampler: TSampler | str = "uniform_t",
-            weighting: Weighting | str = "kernel_variance", generator: torch.Generator | None = None,
-            t: Tensor | float | None = None, noise: Tensor | None = None) -> Perturbation:
+def perturb(
+    x0: Tensor,
+    sde: SDE,
+    *,
+    t_sampler: TSampler | str = "uniform_t",
+    weighting: Weighting | str = "kernel_variance",
+    generator: torch.Generator | None = None,
+    t: Tensor | float | None = None,
+    noise: Tensor | None = None,
+) -> Perturbation:
     """Draw ``t`` (unless given) and ``x_t ~ p_0t(. | x_0)`` (unless ``noise`` is given).
 
     ``x0`` is a batch ``(B >= 1, *event)``, ``t`` a scalar (a number in ``(0, T]``) or ``(B,)``, ``noise`` of
@@ -312,8 +339,15 @@ def perturb(x0: Tensor, sde: SDE, *, t_sampler: TSampler | str = "uniform_t",
     return Perturbation(t=t, std=std, noise=noise, xt=xt, target=target, weight=w)
 
 
-def check_batch(where: str, x0: Tensor, sde: SDE, *, t: Tensor | float | None = None, noise: Tensor | None = None,
-                cond: Tensor | None = None) -> None:
+def check_batch(
+    where: str,
+    x0: Tensor,
+    sde: SDE,
+    *,
+    t: Tensor | float | None = None,
+    noise: Tensor | None = None,
+    cond: Tensor | None = None,
+) -> None:
     """The shapes of a loss's inputs (free) and a number ``t`` in ``(0, T]``: ``x0`` a batch ``(B >= 1, *event)``,
     ``t`` a scalar or ``(B,)``, ``noise`` of ``x0``'s shape, ``cond`` of batch size ``B``. Tensor values are
     not checked: that would wait for the device on every step."""
@@ -328,8 +362,12 @@ def check_batch(where: str, x0: Tensor, sde: SDE, *, t: Tensor | float | None = 
     if noise is not None:
         _checks.same_shape(where, "noise", noise, "x0", x0)
     if cond is not None and (cond.dim() == 0 or cond.shape[0] != b):
-        raise _checks.error(where, "cond", f"of batch size {b} (that of x0)",
-                            f"batch size {cond.shape[0] if cond.dim() else 'none (a scalar)'}")
+        raise _checks.error(
+            where,
+            "cond",
+            f"of batch size {b} (that of x0)",
+            f"batch size {cond.shape[0] if cond.dim() else 'none (a scalar)'}",
+        )
 
 
 def call_model(model: Callable[..., Tensor], sde: SDE, x: Tensor, t: Tensor, cond: Tensor | None = None) -> Tensor:
@@ -346,10 +384,19 @@ def model_score(model: Callable[..., Tensor], sde: SDE, x: Tensor, t: Tensor, co
     return s
 
 
-def dsm_loss(model: Callable[..., Tensor], x0: Tensor, sde: SDE, *, cond: Tensor | None = None,
-             t_sampler: TSampler | str = "uniform_t", weighting: Weighting | str = "kernel_variance",
-             generator: torch.Generator | None = None, t: Tensor | None = None, noise: Tensor | None = None,
-             reduction: str = "mean") -> Tensor:
+def dsm_loss(
+    model: Callable[..., Tensor],
+    x0: Tensor,
+    sde: SDE,
+    *,
+    cond: Tensor | None = None,
+    t_sampler: TSampler | str = "uniform_t",
+    weighting: Weighting | str = "kernel_variance",
+    generator: torch.Generator | None = None,
+    t: Tensor | None = None,
+    noise: Tensor | None = None,
+    reduction: str = "mean",
+) -> Tensor:
     """The weighted DSM objective (eqs. 4-5), optionally conditional (eqs. 7-8).
 
     ``lambda(t) || s_theta(x_t, t[, cond]) - grad log p_0t(x_t | x_0) ||^2`` summed over data
@@ -376,4 +423,3 @@ def dsm_loss(model: Callable[..., Tensor], x0: Tensor, sde: SDE, *, cond: Tensor
     _checks.same_shape("dsm_loss", "model's output", score, "x0", x0)
     per_sample = p.weight * (score - p.target).pow(2).flatten(1).sum(1)
     return per_sample if reduction == "none" else per_sample.mean()
-

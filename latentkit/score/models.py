@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Literal, Sequence, get_args
+from collections.abc import Sequence
+from typing import Literal, get_args
 
 import torch
 from torch import Tensor, nn
@@ -59,8 +60,15 @@ class GaussianFourierProjection(nn.Module):
 class _Conditioned(nn.Module):
     """The shared part of both models: noise-level and condition embeddings, output parameterisation."""
 
-    def __init__(self, emb_dim: int, cond_dim: int, cond_layers: int, parameterization: str, sigma_data: float,
-                 fourier_scale: float) -> None:
+    def __init__(
+        self,
+        emb_dim: int,
+        cond_dim: int,
+        cond_layers: int,
+        parameterization: str,
+        sigma_data: float,
+        fourier_scale: float,
+    ) -> None:
         super().__init__()
         if parameterization not in PARAMETERIZATIONS:
             raise ValueError(f"unknown parameterization {parameterization!r}; valid: {', '.join(PARAMETERIZATIONS)}")
@@ -76,7 +84,9 @@ class _Conditioned(nn.Module):
         self.cond_dim = int(cond_dim)
         self.time_embed = nn.Sequential(
             GaussianFourierProjection(emb_dim, fourier_scale),
-            nn.Linear(emb_dim, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim),
+            nn.Linear(emb_dim, emb_dim),
+            nn.SiLU(),
+            nn.Linear(emb_dim, emb_dim),
         )
         if cond_dim:
             layers: list[nn.Module] = [nn.Linear(cond_dim, emb_dim)]
@@ -100,7 +110,9 @@ class _Conditioned(nn.Module):
         emb = self.time_embed(std.log())
         if cond is None:
             if self.cond_embed is not None:
-                raise ValueError(f"this model is conditional (cond_dim={self.cond_dim}); pass cond of shape ({batch}, {self.cond_dim})")
+                raise ValueError(
+                    f"this model is conditional (cond_dim={self.cond_dim}); pass cond of shape ({batch}, {self.cond_dim})"
+                )
             return emb
         if self.cond_embed is None:
             raise ValueError("this model is unconditional (cond_dim=0) but cond was given")
@@ -147,9 +159,18 @@ class ScoreMLP(_Conditioned):
         torch.Size([5, 2])
     """
 
-    def __init__(self, dim: int, hidden: int = 128, depth: int = 3, emb_dim: int = 64, cond_dim: int = 0,
-                 cond_layers: int = 2, parameterization: str = "edm", sigma_data: float = 1.0,
-                 fourier_scale: float = 4.0) -> None:
+    def __init__(
+        self,
+        dim: int,
+        hidden: int = 128,
+        depth: int = 3,
+        emb_dim: int = 64,
+        cond_dim: int = 0,
+        cond_layers: int = 2,
+        parameterization: str = "edm",
+        sigma_data: float = 1.0,
+        fourier_scale: float = 4.0,
+    ) -> None:
         _checks.integer("ScoreMLP", "dim", dim, low=1)
         _checks.integer("ScoreMLP", "hidden", hidden, low=1)
         _checks.integer("ScoreMLP", "depth", depth, low=0)
@@ -233,10 +254,20 @@ class ScoreUNet(_Conditioned):
         torch.Size([2, 1, 8, 8])
     """
 
-    def __init__(self, in_channels: int = 1, image_size: int = 28, channels: Sequence[int] = (32, 64),
-                 num_res_blocks: int = 2, emb_dim: int | None = None, cond_dim: int = 0, cond_layers: int = 2,
-                 dropout: float = 0.0, parameterization: str = "edm", sigma_data: float = 0.5,
-                 fourier_scale: float = 16.0) -> None:
+    def __init__(
+        self,
+        in_channels: int = 1,
+        image_size: int = 28,
+        channels: Sequence[int] = (32, 64),
+        num_res_blocks: int = 2,
+        emb_dim: int | None = None,
+        cond_dim: int = 0,
+        cond_layers: int = 2,
+        dropout: float = 0.0,
+        parameterization: str = "edm",
+        sigma_data: float = 0.5,
+        fourier_scale: float = 16.0,
+    ) -> None:
         _checks.integer("ScoreUNet", "in_channels", in_channels, low=1)
         _checks.integer("ScoreUNet", "image_size", image_size, low=1)
         _checks.integer("ScoreUNet", "num_res_blocks", num_res_blocks, low=0)
@@ -248,8 +279,9 @@ class ScoreUNet(_Conditioned):
         super().__init__(emb_dim, cond_dim, cond_layers, parameterization, sigma_data, fourier_scale)
         factor = 2 ** (len(channels) - 1)
         if image_size % factor:
-            raise ValueError(f"image_size {image_size} is not divisible by 2**(len(channels)-1) = {factor} "
-                             f"for channels={channels}")
+            raise ValueError(
+                f"image_size {image_size} is not divisible by 2**(len(channels)-1) = {factor} for channels={channels}"
+            )
         self.in_channels, self.image_size, self.channels = in_channels, image_size, channels
         self.conv_in = nn.Conv2d(in_channels, channels[0], 3, padding=1)
         self.down = nn.ModuleList()
@@ -269,7 +301,9 @@ class ScoreUNet(_Conditioned):
                 self.up.append(ResBlock(ch + skip_ch.pop(), c, emb_dim, dropout))
                 ch = c
             if i > 0:
-                self.up.append(nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(ch, ch, 3, padding=1)))
+                self.up.append(
+                    nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(ch, ch, 3, padding=1))
+                )
         self.norm_out = nn.GroupNorm(_groups(ch), ch)
         self.conv_out = nn.Conv2d(ch, in_channels, 3, padding=1)
         nn.init.zeros_(self.conv_out.weight)
@@ -278,7 +312,9 @@ class ScoreUNet(_Conditioned):
     def forward(self, x: Tensor, std: Tensor, cond: Tensor | None = None) -> Tensor:
         shape = (self.in_channels, self.image_size, self.image_size)
         if x.dim() != 4 or tuple(x.shape[1:]) != shape:
-            raise ValueError(f"ScoreUNet expects images of shape (B, {', '.join(map(str, shape))}), got {tuple(x.shape)}")
+            raise ValueError(
+                f"ScoreUNet expects images of shape (B, {', '.join(map(str, shape))}), got {tuple(x.shape)}"
+            )
         std = self.check_std(std, x.shape[0])
         emb = F.silu(self.embed(std, cond, x.shape[0]))
         h = self.conv_in(x * broadcast(self.c_in(std), x))

@@ -42,9 +42,9 @@ from torch.nn import functional as F
 from latentkit import data, engine
 from latentkit.score.encoder import (
     ENCODER_KINDS,
-    EncoderKind,
     PAPER_REG_WEIGHTS,
     CodeConditionedScore,
+    EncoderKind,
     ImageEncoder,
     MLPEncoder,
     representation_loss,
@@ -54,8 +54,19 @@ from latentkit.score.losses import dsm_loss, get_t_sampler, get_weighting
 from latentkit.score.sde import VESDE
 from latentkit.score.train import ScoreConfig, build_model, load_data, make_trainer
 
-__all__ = ["CODES", "ReprConfig", "ReprRun", "build", "load_data", "fit", "config_from_parameters",
-           "codes_configs", "sweep_configs", "train_codes_preset", "train_sweep_preset"]
+__all__ = [
+    "CODES",
+    "ReprConfig",
+    "ReprRun",
+    "build",
+    "load_data",
+    "fit",
+    "config_from_parameters",
+    "codes_configs",
+    "sweep_configs",
+    "train_codes_preset",
+    "train_sweep_preset",
+]
 
 Code = Literal["none", "labels", EncoderKind]  # no code, the label (eq. 7) or an encoder (eq. 8)
 CODES: tuple[str, ...] = typing.get_args(Code)
@@ -76,26 +87,27 @@ class ReprConfig(ScoreConfig):
     # ScoreConfig's fields with other defaults
     dataset: str = "mnist5k"
     image_size: int | None = 14
-    channels: tuple[int, ...] = (16, 32)     # paper MNIST: (32, 64)
-    num_res_blocks: int = 1                  # paper: 2
-    steps: int = 1500                        # steps of phase 1 (encoder and score model together)
-    batch_size: int = 64                     # authors' code: 128 MNIST, 64 CIFAR-10
-    ema_decay: float | None = 0.99           # authors' code: 0.9999 MNIST, 0.999 CIFAR-10
+    channels: tuple[int, ...] = (16, 32)  # paper MNIST: (32, 64)
+    num_res_blocks: int = 1  # paper: 2
+    steps: int = 1500  # steps of phase 1 (encoder and score model together)
+    batch_size: int = 64  # authors' code: 128 MNIST, 64 CIFAR-10
+    ema_decay: float | None = 0.99  # authors' code: 0.9999 MNIST, 0.999 CIFAR-10
     checkpoint_every: int = 500
     track_exact: Literal[False] = False
     # what conditions the score model
     code: Code = "deterministic"
-    latent_dim: int = 2                      # d_z of the encoder (2 for the figures)
-    reg_weight: float | None = None          # L1 / KL weight (None: the paper's 1e-5 / 1e-7)
-    enc_hidden: int = 256                    # width of the encoder's three dense layers
-    cond_layers: int = 4                     # dense layers mapping the code up to the embedding (A.1: four)
-    frozen_steps: int = 0                    # steps of phase 2: encoder frozen, uniform t (paper: 80k after 3.2.1)
+    latent_dim: int = 2  # d_z of the encoder (2 for the figures)
+    reg_weight: float | None = None  # L1 / KL weight (None: the paper's 1e-5 / 1e-7)
+    enc_hidden: int = 256  # width of the encoder's three dense layers
+    cond_layers: int = 4  # dense layers mapping the code up to the embedding (A.1: four)
+    frozen_steps: int = 0  # steps of phase 2: encoder frozen, uniform t (paper: 80k after 3.2.1)
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.frozen_steps and self.code not in ENCODER_KINDS:
-            raise ValueError(f"frozen_steps needs an encoder (code 'deterministic' or 'probabilistic'), "
-                             f"got code={self.code!r}")
+            raise ValueError(
+                f"frozen_steps needs an encoder (code 'deterministic' or 'probabilistic'), got code={self.code!r}"
+            )
 
     @property
     def penalty_weight(self) -> float:
@@ -110,7 +122,7 @@ class ReprRun:
     """A trained run: the final (EMA) model in eval mode, the data and each phase's trainer."""
 
     config: ReprConfig
-    model: nn.Module               #: CodeConditionedScore for an encoder, else the score model
+    model: nn.Module  #: CodeConditionedScore for an encoder, else the score model
     sde: VESDE
     train_data: data.ArrayDataset
     num_classes: int
@@ -138,8 +150,10 @@ class ReprRun:
         if self.encoder is None:
             raise ValueError(f"this run has no encoder (code={self.config.code!r})")
         param = next(self.model.parameters())
-        out = [self.encoder.encode(x[i:i + batch_size].to(param.device, param.dtype))
-               for i in range(0, x.shape[0], batch_size)]
+        out = [
+            self.encoder.encode(x[i : i + batch_size].to(param.device, param.dtype))
+            for i in range(0, x.shape[0], batch_size)
+        ]
         return torch.cat(out).to(x.device)
 
     def condition(self, x0: Tensor | None = None, y: Tensor | None = None) -> Tensor | None:
@@ -165,9 +179,15 @@ def build(config: ReprConfig, event_shape: tuple[int, ...], num_classes: int, si
     if len(event_shape) == 1:
         encoder: nn.Module = MLPEncoder(event_shape[0], config.latent_dim, hidden=config.hidden, kind=config.code)
     else:
-        encoder = ImageEncoder(event_shape[0], event_shape[1], channels=config.channels,
-                               num_res_blocks=config.num_res_blocks, latent_dim=config.latent_dim,
-                               hidden=config.enc_hidden, kind=config.code)
+        encoder = ImageEncoder(
+            event_shape[0],
+            event_shape[1],
+            channels=config.channels,
+            num_res_blocks=config.num_res_blocks,
+            latent_dim=config.latent_dim,
+            hidden=config.enc_hidden,
+            kind=config.code,
+        )
     return CodeConditionedScore(score, encoder)
 
 
@@ -199,8 +219,14 @@ def fit(config: ReprConfig, out_dir: str | Path | None = None) -> ReprRun:
             model.freeze_encoder()
             model.train()
         desc = f"{config.code} code, {t_sampling}" + (f" t={config.fixed_t}" if t_sampling == "fixed" else "")
-        tr = make_trainer(config, model, dirs[k], steps=steps, seed=config.seed + 1000 * k,
-                          desc=f"phase {k + 1}/{len(phases)}: {desc}")
+        tr = make_trainer(
+            config,
+            model,
+            dirs[k],
+            steps=steps,
+            seed=config.seed + 1000 * k,
+            desc=f"phase {k + 1}/{len(phases)}: {desc}",
+        )
         draw = data.batch_sampler(train, config.batch_size, tr.device)
         t_sampler = get_t_sampler(t_sampling, sde, t=config.fixed_t)
         tr.fit(_step_fn(run, t_sampler, lam, reg_weight), draw)
@@ -217,13 +243,13 @@ def _step_fn(run: ReprRun, t_sampler, lam, reg_weight: float):
         t = t_sampler(x0.shape[0], generator=tr.generator, device=x0.device, dtype=x0.dtype)
         with tr.autocast():
             if run.config.code in ENCODER_KINDS:
-                out = representation_loss(tr.module("model"), x0, run.sde, reg_weight=reg_weight, t=t,
-                                          weighting=lam, generator=tr.generator)
+                out = representation_loss(
+                    tr.module("model"), x0, run.sde, reg_weight=reg_weight, t=t, weighting=lam, generator=tr.generator
+                )
                 loss, metrics = out.loss, {"dsm": out.dsm.detach(), "penalty": out.penalty.detach()}
             else:
                 cond = F.one_hot(y, run.num_classes).to(x0.dtype) if run.config.code == "labels" else None
-                loss = dsm_loss(tr.module("model"), x0, run.sde, cond=cond, t=t, weighting=lam,
-                                generator=tr.generator)
+                loss = dsm_loss(tr.module("model"), x0, run.sde, cond=cond, t=t, weighting=lam, generator=tr.generator)
                 metrics = {"dsm": loss.detach()}
         metrics.update(loss=loss.detach(), grad_norm=tr.backward_step(loss, "model"))
         return metrics
@@ -247,15 +273,32 @@ def codes_configs(params: Mapping[str, Any]) -> dict[str, ReprConfig]:
     :func:`train_codes_preset` both build them here."""
     base = config_from_parameters(params)
     return {
-        "labels": ReprConfig(dataset="ring8", n_train=10_000, code="labels", steps=int(params.get("label_steps", 800)),
-                             batch_size=256, lr=3e-3, hidden=64, seed=base.seed, device=base.device,
-                             progress=base.progress),
-        "uniform_t": dataclasses.replace(base, code="deterministic", t_sampling="uniform_t",
-                                         steps=int(params.get("uniform_steps", base.steps)), frozen_steps=0),
-        "uniform_sigma": dataclasses.replace(base, code=str(params.get("sigma_code", "probabilistic")),
-                                             t_sampling="uniform_sigma",
-                                             steps=int(params.get("sigma_steps", base.steps)),
-                                             frozen_steps=int(params.get("frozen_steps", 0))),
+        "labels": ReprConfig(
+            dataset="ring8",
+            n_train=10_000,
+            code="labels",
+            steps=int(params.get("label_steps", 800)),
+            batch_size=256,
+            lr=3e-3,
+            hidden=64,
+            seed=base.seed,
+            device=base.device,
+            progress=base.progress,
+        ),
+        "uniform_t": dataclasses.replace(
+            base,
+            code="deterministic",
+            t_sampling="uniform_t",
+            steps=int(params.get("uniform_steps", base.steps)),
+            frozen_steps=0,
+        ),
+        "uniform_sigma": dataclasses.replace(
+            base,
+            code=str(params.get("sigma_code", "probabilistic")),
+            t_sampling="uniform_sigma",
+            steps=int(params.get("sigma_steps", base.steps)),
+            frozen_steps=int(params.get("frozen_steps", 0)),
+        ),
     }
 
 
@@ -264,9 +307,9 @@ class _Sweep:
     """Chapter 2b's own parameters (the others give the runs' :class:`ReprConfig`)."""
 
     sweep_t: tuple[float, ...] = (0.7,)  # the single t of each run
-    seeds: int = 1                       # runs per t
-    sweep_steps: int = 500               # training steps of each run
-    compare_t: float = 0.7               # the t of the network without an encoder
+    seeds: int = 1  # runs per t
+    sweep_steps: int = 500  # training steps of each run
+    compare_t: float = 0.7  # the t of the network without an encoder
 
 
 def sweep_configs(params: Mapping[str, Any]) -> dict[str, ReprConfig]:
@@ -274,8 +317,9 @@ def sweep_configs(params: Mapping[str, Any]) -> dict[str, ReprConfig]:
     seed ``seed .. seed + seeds - 1`` trained on that single t only (section 3.2.2), ``sweep_steps`` each,
     and ``none``: the same network without an encoder at ``compare_t``."""
     sweep = engine.from_params(_Sweep, params)
-    base = dataclasses.replace(config_from_parameters(params), code="deterministic", t_sampling="fixed",
-                               steps=sweep.sweep_steps)
+    base = dataclasses.replace(
+        config_from_parameters(params), code="deterministic", t_sampling="fixed", steps=sweep.sweep_steps
+    )
     seed0 = base.seed
     runs = {"none": dataclasses.replace(base, code="none", fixed_t=sweep.compare_t)}
     for t in sweep.sweep_t:

@@ -22,7 +22,7 @@ Example:
 from __future__ import annotations
 
 import numbers
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
@@ -35,8 +35,9 @@ from latentkit.score.sde import SDE, ScoreFn, broadcast
 __all__ = ["reverse_sde_sample", "euler_maruyama_step", "langevin_step"]
 
 
-def euler_maruyama_step(x: Tensor, t: Tensor, dt: float, score_fn: ScoreFn, sde: SDE,
-                        noise: Tensor) -> tuple[Tensor, Tensor]:
+def euler_maruyama_step(
+    x: Tensor, t: Tensor, dt: float, score_fn: ScoreFn, sde: SDE, noise: Tensor
+) -> tuple[Tensor, Tensor]:
     """One step of eq. 2 from ``t`` to ``t - dt`` (``dt > 0``); returns ``(x_new, x_mean)``.
 
     ``x`` is a batch ``(B, *event)``, ``t`` of shape ``(B,)``, ``noise`` and the score of ``x``'s shape.
@@ -73,12 +74,24 @@ def _check_step(where: str, x: Tensor, t: Tensor, noise: Tensor) -> None:
 
 
 @torch.no_grad()
-def reverse_sde_sample(score: ScoreFn | nn.Module, sde: SDE, shape: tuple[int, ...], *, steps: int = 500,
-                       corrector_steps: int = 0, snr: float = 0.16, cond: Tensor | None = None,
-                       generator: torch.Generator | None = None, device: torch.device | str | None = None,
-                       dtype: torch.dtype | None = None, x_T: Tensor | None = None, t_T: float | None = None,
-                       eps: float | None = None, denoise: bool = True,
-                       callback: Callable[[int, Tensor, Tensor], None] | None = None) -> Tensor:
+def reverse_sde_sample(
+    score: ScoreFn | nn.Module,
+    sde: SDE,
+    shape: tuple[int, ...],
+    *,
+    steps: int = 500,
+    corrector_steps: int = 0,
+    snr: float = 0.16,
+    cond: Tensor | None = None,
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype | None = None,
+    x_T: Tensor | None = None,
+    t_T: float | None = None,
+    eps: float | None = None,
+    denoise: bool = True,
+    callback: Callable[[int, Tensor, Tensor], None] | None = None,
+) -> Tensor:
     """Samples of ``p_eps`` by integrating the reverse-time SDE (eq. 2) from the prior.
 
     Arguments:
@@ -107,8 +120,15 @@ def reverse_sde_sample(score: ScoreFn | nn.Module, sde: SDE, shape: tuple[int, .
     _checks.integer(where, "corrector_steps", corrector_steps, low=0)
     _checks.real(where, "snr", snr, low=0.0, low_open=True)
     t_top = _checks.time(where, "t_T", sde.T if t_T is None else t_T, sde.T)
-    _checks.real(where, "eps", sde.eps if eps is None else eps, low=0.0, high=t_top, high_open=True,
-                 expected=f"in [0, t_T) = [0, {t_top:g})")
+    _checks.real(
+        where,
+        "eps",
+        sde.eps if eps is None else eps,
+        low=0.0,
+        high=t_top,
+        high_open=True,
+        expected=f"in [0, t_T) = [0, {t_top:g})",
+    )
     if x_T is not None and tuple(x_T.shape) != shape:
         raise _checks.error(where, "x_T", f"of shape {shape} (the shape argument)", f"shape {tuple(x_T.shape)}")
     if cond is not None and (cond.dim() == 0 or cond.shape[0] != shape[0]):
@@ -136,12 +156,14 @@ def reverse_sde_sample(score: ScoreFn | nn.Module, sde: SDE, shape: tuple[int, .
         for i in range(steps):
             t = torch.full((x.shape[0],), float(times[i]), device=x.device, dtype=dtype)
             dt = float(times[i] - times[i + 1])
-            x, x_mean = euler_maruyama_step(x, t, dt, score_fn, sde, randn(x.shape, generator=generator,
-                                                                            device=x.device, dtype=dtype))
+            x, x_mean = euler_maruyama_step(
+                x, t, dt, score_fn, sde, randn(x.shape, generator=generator, device=x.device, dtype=dtype)
+            )
             t_next = torch.full_like(t, float(times[i + 1]))
             for _ in range(corrector_steps):
-                x, x_mean = langevin_step(x, t_next, score_fn, snr, randn(x.shape, generator=generator,
-                                                                          device=x.device, dtype=dtype))
+                x, x_mean = langevin_step(
+                    x, t_next, score_fn, snr, randn(x.shape, generator=generator, device=x.device, dtype=dtype)
+                )
             if callback is not None:
                 callback(i, t_next, x)
     finally:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import abc
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
@@ -72,8 +72,14 @@ class SDE(abc.ABC):
         """Mean (shape of ``x0``) and std (shape ``(B,)``) of the kernel ``p_0t(x_t | x_0)``."""
 
     @abc.abstractmethod
-    def prior_sampling(self, shape: tuple[int, ...], *, generator: torch.Generator | None = None,
-                       device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> Tensor:
+    def prior_sampling(
+        self,
+        shape: tuple[int, ...],
+        *,
+        generator: torch.Generator | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> Tensor:
         """Samples of the prior ``p_T`` that approximates ``p_0T(x_T | x_0)`` for every ``x_0``."""
 
     @abc.abstractmethod
@@ -121,8 +127,14 @@ class VESDE(SDE):
     def __init__(self, sigma_min: float = 0.01, sigma_max: float = 50.0, eps: float = 1e-5) -> None:
         super().__init__(T=1.0, eps=eps)
         _checks.real("VESDE", "sigma_min", sigma_min, low=0.0, low_open=True)
-        _checks.real("VESDE", "sigma_max", sigma_max, low=sigma_min, low_open=True,
-                     expected=f"finite with 0 < sigma_min < sigma_max (sigma_min = {sigma_min:g})")
+        _checks.real(
+            "VESDE",
+            "sigma_max",
+            sigma_max,
+            low=sigma_min,
+            low_open=True,
+            expected=f"finite with 0 < sigma_min < sigma_max (sigma_min = {sigma_min:g})",
+        )
         self.sigma_min = float(sigma_min)
         self.sigma_max = float(sigma_max)
         self.log_ratio = math.log(self.sigma_max / self.sigma_min)
@@ -169,8 +181,14 @@ class VESDE(SDE):
         """Standard deviation of the prior, ``sqrt(sigma_max^2 - sigma_min^2)``."""
         return math.sqrt(self.sigma_max**2 - self.sigma_min**2)
 
-    def prior_sampling(self, shape: tuple[int, ...], *, generator: torch.Generator | None = None,
-                       device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> Tensor:
+    def prior_sampling(
+        self,
+        shape: tuple[int, ...],
+        *,
+        generator: torch.Generator | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> Tensor:
         return randn(shape, generator=generator, device=device, dtype=dtype) * self.prior_std()
 
     def prior_logp(self, z: Tensor) -> Tensor:

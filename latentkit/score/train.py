@@ -38,8 +38,19 @@ from latentkit.score.losses import TSampling, Weighting, dsm_loss, get_t_sampler
 from latentkit.score.models import Parameterization, ScoreMLP, ScoreUNet
 from latentkit.score.sde import VESDE
 
-__all__ = ["ScoreConfig", "PRESETS", "config_for", "ScoreRun", "build_model", "load_data", "load_training_data",
-           "make_trainer", "fit", "config_from_parameters", "train_preset"]
+__all__ = [
+    "ScoreConfig",
+    "PRESETS",
+    "config_for",
+    "ScoreRun",
+    "build_model",
+    "load_data",
+    "load_training_data",
+    "make_trainer",
+    "fit",
+    "config_from_parameters",
+    "train_preset",
+]
 
 
 @dataclass(frozen=True)
@@ -47,41 +58,41 @@ class ScoreConfig:
     """One score-model training run (defaults: a 2-D MLP on ``ring8``, a minute on a CPU)."""
 
     # data
-    dataset: str = "ring8"                  # any set of latentkit.data.load
-    n_train: int | None = None              # training examples (None: all; mixtures: fresh draws every step)
-    image_size: int | None = None           # resize images (None: native size)
+    dataset: str = "ring8"  # any set of latentkit.data.load
+    n_train: int | None = None  # training examples (None: all; mixtures: fresh draws every step)
+    image_size: int | None = None  # resize images (None: native size)
     classes: tuple[int, ...] | None = None  # keep these classes only (e.g. CIFAR-10's first three)
     value_range: tuple[float, float] = (0.0, 1.0)  # pixel range of image sets (score_sde's VE models: [0, 1])
     # model
     model: Literal["auto", "mlp", "unet"] = "auto"  # "auto": an MLP for points, a U-Net for images
-    hidden: int = 128                       # MLP width
-    depth: int = 3                          # MLP hidden layers
-    channels: tuple[int, ...] = (32, 64)    # U-Net channels per resolution
-    num_res_blocks: int = 2                 # U-Net residual blocks per resolution
-    dropout: float = 0.0                    # U-Net dropout
+    hidden: int = 128  # MLP width
+    depth: int = 3  # MLP hidden layers
+    channels: tuple[int, ...] = (32, 64)  # U-Net channels per resolution
+    num_res_blocks: int = 2  # U-Net residual blocks per resolution
+    dropout: float = 0.0  # U-Net dropout
     parameterization: Parameterization = "edm"  # output parameterisation (latentkit.score.models)
-    sigma_data: float | None = None         # data std for "edm" (None: measured on the training data)
-    fourier_scale: float | None = None      # scale of the Fourier features of log std (None: model default)
+    sigma_data: float | None = None  # data std for "edm" (None: measured on the training data)
+    fourier_scale: float | None = None  # scale of the Fourier features of log std (None: model default)
     # SDE and objective
-    sigma_min: float = 0.01                 # VE SDE sigma(0) (paper: 0.01)
-    sigma_max: float = 50.0                 # VE SDE sigma(1) (paper: 50)
+    sigma_min: float = 0.01  # VE SDE sigma(0) (paper: 0.01)
+    sigma_max: float = 50.0  # VE SDE sigma(1) (paper: 50)
     t_sampling: TSampling = "uniform_t"  # latentkit.score.losses.get_t_sampler
-    fixed_t: float = 0.5                    # the t of t_sampling="fixed"
+    fixed_t: float = 0.5  # the t of t_sampling="fixed"
     weighting: Weighting = "kernel_variance"  # lambda(t)
     # optimisation
-    steps: int = 3000                       # optimisation steps
-    batch_size: int = 256                   # examples per step (per process under torchrun)
-    lr: float = 1e-3                        # Adam learning rate
-    warmup: int = 0                         # linear learning-rate warm-up steps (score_sde: 5000)
-    grad_clip: float | None = 1.0           # max gradient norm (score_sde: 1)
-    ema_decay: float | None = 0.999         # EMA of the weights (score_sde's VE models: 0.999)
+    steps: int = 3000  # optimisation steps
+    batch_size: int = 256  # examples per step (per process under torchrun)
+    lr: float = 1e-3  # Adam learning rate
+    warmup: int = 0  # linear learning-rate warm-up steps (score_sde: 5000)
+    grad_clip: float | None = 1.0  # max gradient norm (score_sde: 1)
+    ema_decay: float | None = 0.999  # EMA of the weights (score_sde's VE models: 0.999)
     seed: int = 0
-    device: str = "auto"                    # "auto", "cpu", "cuda", "cuda:N", "mps"
-    mixed_precision: bool = False           # bf16 autocast on CUDA
-    compile: bool = False                   # torch.compile the networks on CUDA (ignored elsewhere)
+    device: str = "auto"  # "auto", "cpu", "cuda", "cuda:N", "mps"
+    mixed_precision: bool = False  # bf16 autocast on CUDA
+    compile: bool = False  # torch.compile the networks on CUDA (ignored elsewhere)
     checkpoint_every: int = 1000
     log_every: int = 50
-    track_exact: bool = True                # log the explicit loss and the constant beside the DSM loss
+    track_exact: bool = True  # log the explicit loss and the constant beside the DSM loss
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -103,22 +114,43 @@ PRESETS: dict[str, ScoreConfig] = {
     # The book's CPU scale: a 2-D MLP on 8 Gaussians on a ring, a small U-Net on 8x8 digits.
     "ring8": ScoreConfig(dataset="ring8", model="mlp", lr=3e-3, ema_decay=0.99),
     "grid25": ScoreConfig(dataset="grid25", model="mlp", lr=3e-3, ema_decay=0.99),
-    "digits": ScoreConfig(dataset="digits", model="unet", channels=(32, 64), num_res_blocks=1, batch_size=128,
-                          lr=2e-4),
-    "mnist5k": ScoreConfig(dataset="mnist5k", model="unet", channels=(32, 64), num_res_blocks=2, batch_size=128,
-                           lr=2e-4),
+    "digits": ScoreConfig(dataset="digits", model="unet", channels=(32, 64), num_res_blocks=1, batch_size=128, lr=2e-4),
+    "mnist5k": ScoreConfig(
+        dataset="mnist5k", model="unet", channels=(32, 64), num_res_blocks=2, batch_size=128, lr=2e-4
+    ),
     # Paper appendix A.1: MNIST 28x28x32 and 14x14x64, two residual blocks each, 80k iterations;
     # CIFAR-10 (first three classes) 32/16/8 resolutions with 32 channels, two blocks each, 90k iterations.
     # The paper states no optimiser; the authors' code (korabs-x/representation_score_based, on score_sde):
     # Adam 2e-4, 5000 warm-up steps, gradient clipping 1; EMA 0.9999 and batch 128 for MNIST
     # (mnist_deep_continuous_ve.py, default_mnist_ve_configs.py), EMA 0.999 and batch 64 for CIFAR-10
     # (my_cifar10_deep_continuous_ve.py, job_cifar.sh).
-    "mnist": ScoreConfig(dataset="mnist", model="unet", channels=(32, 64), num_res_blocks=2, steps=80_000,
-                         batch_size=128, lr=2e-4, warmup=5000, ema_decay=0.9999, checkpoint_every=5000,
-                         log_every=500),
-    "cifar10": ScoreConfig(dataset="cifar10", model="unet", channels=(32, 32, 32), num_res_blocks=2,
-                           classes=(0, 1, 2), steps=90_000, batch_size=64, lr=2e-4, warmup=5000,
-                           ema_decay=0.999, checkpoint_every=5000, log_every=500),
+    "mnist": ScoreConfig(
+        dataset="mnist",
+        model="unet",
+        channels=(32, 64),
+        num_res_blocks=2,
+        steps=80_000,
+        batch_size=128,
+        lr=2e-4,
+        warmup=5000,
+        ema_decay=0.9999,
+        checkpoint_every=5000,
+        log_every=500,
+    ),
+    "cifar10": ScoreConfig(
+        dataset="cifar10",
+        model="unet",
+        channels=(32, 32, 32),
+        num_res_blocks=2,
+        classes=(0, 1, 2),
+        steps=90_000,
+        batch_size=64,
+        lr=2e-4,
+        warmup=5000,
+        ema_decay=0.999,
+        checkpoint_every=5000,
+        log_every=500,
+    ),
 }
 
 
@@ -134,11 +166,11 @@ class ScoreRun:
     """A trained (or resumed) run: the EMA model, the SDE, the data and the trainer."""
 
     config: ScoreConfig
-    model: nn.Module                       #: the EMA weights (the raw ones when ema_decay is None), eval mode
+    model: nn.Module  #: the EMA weights (the raw ones when ema_decay is None), eval mode
     sde: VESDE
     trainer: engine.Trainer
-    train_data: data.ArrayDataset | None   #: the training set (None: fresh mixture draws)
-    exact: MixtureMarginals | None         #: the exact p_0 the run is trained on, when known
+    train_data: data.ArrayDataset | None  #: the training set (None: fresh mixture draws)
+    exact: MixtureMarginals | None  #: the exact p_0 the run is trained on, when known
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -180,26 +212,54 @@ def build_model(config: ScoreConfig, event_shape: tuple[int, ...], sigma_data: f
     if kind == "mlp":
         if len(event_shape) != 1:
             raise ValueError(f"the MLP score model needs (D,) data, got examples of shape {event_shape}")
-        return ScoreMLP(event_shape[0], hidden=config.hidden, depth=config.depth,
-                        parameterization=config.parameterization, sigma_data=sigma_data, **extra)
+        return ScoreMLP(
+            event_shape[0],
+            hidden=config.hidden,
+            depth=config.depth,
+            parameterization=config.parameterization,
+            sigma_data=sigma_data,
+            **extra,
+        )
     if len(event_shape) != 3 or event_shape[1] != event_shape[2]:
         raise ValueError(f"the U-Net score model needs square (C, H, W) images, got {event_shape}")
-    return ScoreUNet(event_shape[0], event_shape[1], channels=config.channels, num_res_blocks=config.num_res_blocks,
-                     dropout=config.dropout, parameterization=config.parameterization, sigma_data=sigma_data, **extra)
+    return ScoreUNet(
+        event_shape[0],
+        event_shape[1],
+        channels=config.channels,
+        num_res_blocks=config.num_res_blocks,
+        dropout=config.dropout,
+        parameterization=config.parameterization,
+        sigma_data=sigma_data,
+        **extra,
+    )
 
 
-def make_trainer(config: ScoreConfig, model: nn.Module, out_dir: str | Path | None, *, desc: str,
-                 steps: int | None = None, seed: int | None = None) -> engine.Trainer:
+def make_trainer(
+    config: ScoreConfig,
+    model: nn.Module,
+    out_dir: str | Path | None,
+    *,
+    desc: str,
+    steps: int | None = None,
+    seed: int | None = None,
+) -> engine.Trainer:
     """An engine trainer of ``model`` with ``config``'s optimisation: Adam on the parameters that need
     gradients, the linear warm-up, clipping, EMA, checkpoints in ``out_dir``. ``steps`` and ``seed`` default
     to the config's (a later phase of a run passes its own)."""
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=config.lr)
     scheduler = engine.warmup_schedule(optimizer, config.warmup)
     train_config = engine.TrainConfig(
-        steps=config.steps if steps is None else steps, seed=config.seed if seed is None else seed,
-        device=config.device, mixed_precision=config.mixed_precision, ema_decay=config.ema_decay,
-        grad_clip=config.grad_clip, checkpoint_every=config.checkpoint_every, log_every=config.log_every,
-        progress=config.progress, desc=desc, compile=config.compile,
+        steps=config.steps if steps is None else steps,
+        seed=config.seed if seed is None else seed,
+        device=config.device,
+        mixed_precision=config.mixed_precision,
+        ema_decay=config.ema_decay,
+        grad_clip=config.grad_clip,
+        checkpoint_every=config.checkpoint_every,
+        log_every=config.log_every,
+        progress=config.progress,
+        desc=desc,
+        compile=config.compile,
     )
     return engine.Trainer(out_dir, {"model": model}, {"model": optimizer}, train_config, {"model": scheduler})
 

@@ -31,9 +31,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the fake dataset writers
-from fakedata import patched_md5, write_fake_celeba  # noqa: E402
-
 import latentkit.engine  # noqa: E402, F401  (imported by the first cache build: not timed)
+from fakedata import patched_md5, write_fake_celeba  # noqa: E402
 from latentkit import data  # noqa: E402
 
 
@@ -82,18 +81,33 @@ def main(argv: list[str] | None = None) -> int:
                     rates["cached"].append(_rate(cached, args.cached_batches, args.batch, device, r))
                     rates["lazy"].append(_rate(lazy, args.lazy_batches, args.batch, device, r))
                 med = {(k, i): statistics.median(v[i] for v in vs) for k, vs in rates.items() for i in (0, 1)}
-                rows.append((label, med["cached", 0], med["cached", 1], med["lazy", 0], med["lazy", 1], build,
-                             path.stat().st_size / args.images))
+                rows.append(
+                    (
+                        label,
+                        med["cached", 0],
+                        med["cached", 1],
+                        med["lazy", 0],
+                        med["lazy", 1],
+                        build,
+                        path.stat().st_size / args.images,
+                    )
+                )
     load_avg = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"CelebA-like loader throughput: {args.images} fake 178x218 JPEGs (mean {jpeg_kb:.1f} KB), batch "
-          f"{args.batch}, device {device}, {args.threads} torch threads, median of {args.repeats} rounds "
-          f"(load average {load_avg:.1f} on {os.cpu_count()} CPUs)")
+    print(
+        f"CelebA-like loader throughput: {args.images} fake 178x218 JPEGs (mean {jpeg_kb:.1f} KB), batch "
+        f"{args.batch}, device {device}, {args.threads} torch threads, median of {args.repeats} rounds "
+        f"(load average {load_avg:.1f} on {os.cpu_count()} CPUs)"
+    )
     print("  img/s: per second of wall-clock time; img/CPU-s: per second of this process's CPU time")
-    print(f"  {'setting':<20} {'cached img/s':>13} {'img/CPU-s':>10} {'lazy img/s':>11} {'img/CPU-s':>10} "
-          f"{'speed-up':>9} {'build img/s':>12} {'cache B/img':>12}")
+    print(
+        f"  {'setting':<20} {'cached img/s':>13} {'img/CPU-s':>10} {'lazy img/s':>11} {'img/CPU-s':>10} "
+        f"{'speed-up':>9} {'build img/s':>12} {'cache B/img':>12}"
+    )
     for label, c, c_cpu, lz, lz_cpu, b, per in rows:
-        print(f"  {label:<20} {c:13,.0f} {c_cpu:10,.0f} {lz:11,.0f} {lz_cpu:10,.0f} {c / lz:8.0f}x {b:12,.0f} "
-              f"{per:12,.0f}")
+        print(
+            f"  {label:<20} {c:13,.0f} {c_cpu:10,.0f} {lz:11,.0f} {lz_cpu:10,.0f} {c / lz:8.0f}x {b:12,.0f} "
+            f"{per:12,.0f}"
+        )
     return 0
 
 

@@ -84,8 +84,14 @@ def main() -> int:
                 t_up.append(_time(lambda: up.log_likelihood(x)))
                 if dense is not None:
                     t_dense.append(_time(lambda: dense.log_likelihood(flat)))
-        row = {"side": side, "dim_z": dim_z, "dim_x": 4 * dim_z, "upsample_s": min(t_up),
-               "dense_s": min(t_dense) if t_dense else None, "max_rel_diff": diff}
+        row = {
+            "side": side,
+            "dim_z": dim_z,
+            "dim_x": 4 * dim_z,
+            "upsample_s": min(t_up),
+            "dense_s": min(t_dense) if t_dense else None,
+            "max_rel_diff": diff,
+        }
         rows.append(row)
         speed = f"{row['dense_s'] / row['upsample_s']:9.1f}" if row["dense_s"] else f"{'-':>9}"
         dense_s = f"{row['dense_s']:10.4f}" if row["dense_s"] else f"{'skipped':>10}"
@@ -93,21 +99,32 @@ def main() -> int:
         dense = None  # free the dense matrix before the next size
     ups = [(r["dim_z"], r["upsample_s"]) for r in rows]
     dens = [(r["dim_z"], r["dense_s"]) for r in rows if r["dense_s"]]
-    summary = {"upsample_slope": _slope(*zip(*ups)), "dense_slope": _slope(*zip(*dens)) if len(dens) > 1 else None,
-               "batch": args.batch, "threads": args.threads, "dtype": args.dtype}
+    summary = {
+        "upsample_slope": _slope(*zip(*ups)),
+        "dense_slope": _slope(*zip(*dens)) if len(dens) > 1 else None,
+        "batch": args.batch,
+        "threads": args.threads,
+        "dtype": args.dtype,
+    }
     if dens:
         last = max((r for r in rows if r["dense_s"]), key=lambda r: r["dim_z"])
         summary.update(largest_dense_dim_z=last["dim_z"], speed_up_at_largest=last["dense_s"] / last["upsample_s"])
-    print(f"log-log slope of time vs dim_z: upsampling NIF {summary['upsample_slope']:.2f} (linear = 1), dense NIF "
-          f"{summary['dense_slope']:.2f}" if summary["dense_slope"] is not None else "")
+    print(
+        f"log-log slope of time vs dim_z: upsampling NIF {summary['upsample_slope']:.2f} (linear = 1), dense NIF "
+        f"{summary['dense_slope']:.2f}"
+        if summary["dense_slope"] is not None
+        else ""
+    )
     if dens:
         print(f"speed-up at dim_z = {summary['largest_dense_dim_z']}: {summary['speed_up_at_largest']:.0f}x")
     # linear growth, measured on the larger sizes where fixed per-call overheads no longer dominate
     big = [(d, t) for d, t in ups if d >= 768] or ups
     if len(big) > 1:
         summary["upsample_slope_large"] = _slope(*zip(*big))
-        print(f"upsampling NIF slope for dim_z >= 768: {summary['upsample_slope_large']:.2f}; microseconds per latent "
-              f"dimension: " + ", ".join(f"{1e6 * t / d:.2f}" for d, t in ups))
+        print(
+            f"upsampling NIF slope for dim_z >= 768: {summary['upsample_slope_large']:.2f}; microseconds per latent "
+            f"dimension: " + ", ".join(f"{1e6 * t / d:.2f}" for d, t in ups)
+        )
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"rows": rows, "summary": summary}, f, indent=2)

@@ -28,9 +28,17 @@ def _diffusers_model(size: int, channels: tuple[int, ...]):
     from diffusers import UNet2DModel
 
     n = len(channels)
-    return UNet2DModel(sample_size=size, in_channels=1, out_channels=1, layers_per_block=2,
-                       block_out_channels=channels, down_block_types=("DownBlock2D",) * n,
-                       up_block_types=("UpBlock2D",) * n, norm_num_groups=8, add_attention=False)
+    return UNet2DModel(
+        sample_size=size,
+        in_channels=1,
+        out_channels=1,
+        layers_per_block=2,
+        block_out_channels=channels,
+        down_block_types=("DownBlock2D",) * n,
+        up_block_types=("UpBlock2D",) * n,
+        norm_num_groups=8,
+        add_attention=False,
+    )
 
 
 def _step_fn(model, forward, batch: int, size: int, device: torch.device):
@@ -66,7 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size", type=int, default=28)
     p.add_argument("--rounds", type=int, default=7)
     p.add_argument("--steps", type=int, default=10, help="training steps per round and model")
-    p.add_argument("--threads", type=int, default=1, help="CPU threads (1: two threads are far slower on a busy 2-core machine)")
+    p.add_argument(
+        "--threads", type=int, default=1, help="CPU threads (1: two threads are far slower on a busy 2-core machine)"
+    )
     p.add_argument("--device", default="cpu")
     args = p.parse_args(argv)
     try:
@@ -83,29 +93,38 @@ def main(argv: list[str] | None = None) -> int:
     steps = {
         "latentkit ScoreUNet": _step_fn(ours, lambda m, x, s: m(x, s), args.batch, args.size, device),
         f"diffusers {diffusers.__version__} UNet2DModel": _step_fn(
-            theirs, lambda m, x, s: m(x, s.log() * 250 + 1000).sample, args.batch, args.size, device),
+            theirs, lambda m, x, s: m(x, s.log() * 250 + 1000).sample, args.batch, args.size, device
+        ),
     }
-    params = {"latentkit ScoreUNet": sum(q.numel() for q in ours.parameters()),
-              f"diffusers {diffusers.__version__} UNet2DModel": sum(q.numel() for q in theirs.parameters())}
+    params = {
+        "latentkit ScoreUNet": sum(q.numel() for q in ours.parameters()),
+        f"diffusers {diffusers.__version__} UNet2DModel": sum(q.numel() for q in theirs.parameters()),
+    }
     for step in steps.values():  # warm-up
         _time(step, 2, device)
     rates: dict[str, list[float]] = {name: [] for name in steps}
     for _ in range(args.rounds):
         for name, step in steps.items():
             rates[name].append(_time(step, args.steps, device))
-    print(f"U-Net training steps at {args.size}x{args.size}x1, batch {args.batch}, device {device}, "
-          f"{args.threads} threads, median of {args.rounds} rounds x {args.steps} steps")
+    print(
+        f"U-Net training steps at {args.size}x{args.size}x1, batch {args.batch}, device {device}, "
+        f"{args.threads} threads, median of {args.rounds} rounds x {args.steps} steps"
+    )
     per_param = {}
     for name in steps:
         rate = statistics.median(rates[name])
         per_param[name] = rate * params[name]
-        print(f"  {name:<36} {params[name]:>9,d} params  {rate:7.2f} steps/s  "
-              f"{rate * params[name] / 1e6:7.2f} M param-steps/s")
+        print(
+            f"  {name:<36} {params[name]:>9,d} params  {rate:7.2f} steps/s  "
+            f"{rate * params[name] / 1e6:7.2f} M param-steps/s"
+        )
     a, b = per_param.values()
     r = [x / y for x, y in zip(*rates.values())]
-    print(f"ratio latentkit / diffusers: {a / b:.2f} per parameter (steps/s alone: "
-          f"{statistics.median(rates[next(iter(rates))]) / statistics.median(list(rates.values())[1]):.2f}; "
-          f"per-round steps/s ratios {min(r):.2f}..{max(r):.2f})")
+    print(
+        f"ratio latentkit / diffusers: {a / b:.2f} per parameter (steps/s alone: "
+        f"{statistics.median(rates[next(iter(rates))]) / statistics.median(list(rates.values())[1]):.2f}; "
+        f"per-round steps/s ratios {min(r):.2f}..{max(r):.2f})"
+    )
     return 0
 
 

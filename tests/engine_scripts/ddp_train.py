@@ -19,8 +19,15 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from latentkit.engine import (RunLock, RunLockedError, Trainer, TrainConfig, TrainingInterrupted, cleanup_distributed,
-                              seed_everything)
+from latentkit.engine import (
+    RunLock,
+    RunLockedError,
+    TrainConfig,
+    Trainer,
+    TrainingInterrupted,
+    cleanup_distributed,
+    seed_everything,
+)
 
 
 def run(out_dir: Path, steps: int, seen: list | None = None, sigterm: tuple[int, int] | None = None) -> Trainer:
@@ -70,9 +77,19 @@ if __name__ == "__main__":
         refused = str(err)
     if lock is not None:
         lock.release()
-    torch.save({"rank": c.dist.rank, "world_size": c.dist.world_size,
-                "b": b.raw("model").state_dict(), "c": c.raw("model").state_dict(),
-                "b_history": b.history, "c_history": c.history, "batches": torch.stack(seen),
-                "d_step": stopped["step"], "d_message": stopped["message"], "e_refused": refused},
-               out / f"rank{c.dist.rank}.pt")
+    torch.save(
+        {
+            "rank": c.dist.rank,
+            "world_size": c.dist.world_size,
+            "b": b.raw("model").state_dict(),
+            "c": c.raw("model").state_dict(),
+            "b_history": b.history,
+            "c_history": c.history,
+            "batches": torch.stack(seen),
+            "d_step": stopped["step"],
+            "d_message": stopped["message"],
+            "e_refused": refused,
+        },
+        out / f"rank{c.dist.rank}.pt",
+    )
     cleanup_distributed()

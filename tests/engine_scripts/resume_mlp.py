@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from latentkit.engine import Trainer, TrainConfig, seed_everything
+from latentkit.engine import TrainConfig, Trainer, seed_everything
 
 
 def train(out_dir: str | None, steps: int, kill_at: int | None = None, delay: float = 0.0) -> Trainer:
@@ -32,8 +32,16 @@ def train(out_dir: str | None, steps: int, kill_at: int | None = None, delay: fl
     data_y = data_x[:, :1] * data_x[:, 1:] + 0.5 * data_x[:, :1]
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=15, gamma=0.5)
-    config = TrainConfig(steps=steps, seed=5, device="cpu", ema_decay=0.9, grad_clip=1.0,
-                         checkpoint_every=10, log_every=5, progress=False)
+    config = TrainConfig(
+        steps=steps,
+        seed=5,
+        device="cpu",
+        ema_decay=0.9,
+        grad_clip=1.0,
+        checkpoint_every=10,
+        log_every=5,
+        progress=False,
+    )
 
     def sample(generator: torch.Generator):
         index = torch.randint(0, len(data_x), (32,), generator=generator)
@@ -59,5 +67,5 @@ if __name__ == "__main__":
     if "--delay" in args:
         i = args.index("--delay")
         delay = float(args[i + 1])
-        del args[i:i + 2]
+        del args[i : i + 2]
     train(args[0], int(args[1]), int(args[2]) if len(args) > 2 else None, delay)

@@ -12,8 +12,10 @@ trains on all 202,599 images). Under ``torchrun`` each process draws its own bat
 from latentkit.experiments.registry import Preset, ours, paper, register
 from latentkit.growing.train import CELEBA_EPOCH
 
-_EPOCHS4 = ours(4 * CELEBA_EPOCH, "sec. 7.2.3: 4 epochs; an epoch here is the 162,770-image train split "
-                                  "(the thesis's 202,599 include valid/test)")
+_EPOCHS4 = ours(
+    4 * CELEBA_EPOCH,
+    "sec. 7.2.3: 4 epochs; an epoch here is the 162,770-image train split (the thesis's 202,599 include valid/test)",
+)
 _CELEBA = {
     "cnn_dataset": paper("celeba", "sec. 7.2: the CelebA dataset"),
     "cnn_crop": paper(128, "sec. 7.2.3: images cropped to 128x128 from the middle of the CelebA images"),
@@ -33,46 +35,58 @@ _CELEBA = {
     "check": ours(False, "the chapter's claims are asserted at its default scale only"),
 }
 
-register(Preset(
-    name="growing",
-    description="latent space growing: Swiss-roll MLP GANs and the five CNN GANs on 16x16 digits (CPU scale)",
-    chapter="03_latent_growing.ipynb",
-    parameters={},
-    train="latentkit.growing.train:train_preset",
-    paper="Sandstrom (2019), sec. 7.1 figs. 7-9; sec. 7.2.1 protocol and sec. 9 measure at small scale",
-))
+register(
+    Preset(
+        name="growing",
+        description="latent space growing: Swiss-roll MLP GANs and the five CNN GANs on 16x16 digits (CPU scale)",
+        chapter="03_latent_growing.ipynb",
+        parameters={},
+        train="latentkit.growing.train:train_preset",
+        paper="Sandstrom (2019), sec. 7.1 figs. 7-9; sec. 7.2.1 protocol and sec. 9 measure at small scale",
+    )
+)
 
-register(Preset(
-    name="growing-swiss-roll-paper",
-    description="the three Swiss-roll experiments of sec. 7.1 with the thesis's settings (1.92M points, 10 updates)",
-    chapter="03_latent_growing.ipynb",
-    parameters={
-        "roll_images": paper(1_920_000, "sec. 7.1: the discriminator is shown 1.92M real examples during training"),
-        "roll_d_updates": paper(10, "sec. 7.1: the generator and discriminator are updated ten times per minibatch"),
-        "roll_g_updates": paper(10, "sec. 7.1: the generator and discriminator are updated ten times per minibatch"),
-        "roll_lr": paper(0.001, "figures 8-9 captions: learning rate 0.001"),
-        "roll_lr_high": paper(5.0, "figure 7 caption: MLP GAN trained from scratch, learning rate 5"),
-        "roll_batch_size": paper(128, "sec. 7.1: the optimizer is RMSprop and the minibatch size is 128"),
-        "check": ours(False, "the chapter's claims are asserted at its default scale only"),
-    },
-    train="latentkit.growing.train:train_preset_mlp",
-    paper="Sandstrom (2019), sec. 7.1, figures 7-9",
-))
+register(
+    Preset(
+        name="growing-swiss-roll-paper",
+        description="the three Swiss-roll experiments of sec. 7.1 with the thesis's settings (1.92M points, 10 updates)",
+        chapter="03_latent_growing.ipynb",
+        parameters={
+            "roll_images": paper(1_920_000, "sec. 7.1: the discriminator is shown 1.92M real examples during training"),
+            "roll_d_updates": paper(
+                10, "sec. 7.1: the generator and discriminator are updated ten times per minibatch"
+            ),
+            "roll_g_updates": paper(
+                10, "sec. 7.1: the generator and discriminator are updated ten times per minibatch"
+            ),
+            "roll_lr": paper(0.001, "figures 8-9 captions: learning rate 0.001"),
+            "roll_lr_high": paper(5.0, "figure 7 caption: MLP GAN trained from scratch, learning rate 5"),
+            "roll_batch_size": paper(128, "sec. 7.1: the optimizer is RMSprop and the minibatch size is 128"),
+            "check": ours(False, "the chapter's claims are asserted at its default scale only"),
+        },
+        train="latentkit.growing.train:train_preset_mlp",
+        paper="Sandstrom (2019), sec. 7.1, figures 7-9",
+    )
+)
 
-register(Preset(
-    name="growing-celeba",
-    description="bGAN, bgGAN, cgGAN, lgGAN and clgGAN on CelebA 128x128, thesis settings (44 epochs; GPU, torchrun)",
-    chapter="03_latent_growing.ipynb",
-    parameters=_CELEBA,
-    train="latentkit.growing.train:train_preset_cnn",
-    paper="Sandstrom (2019), sec. 7.2, tables 1-15, figures 10-27",
-))
+register(
+    Preset(
+        name="growing-celeba",
+        description="bGAN, bgGAN, cgGAN, lgGAN and clgGAN on CelebA 128x128, thesis settings (44 epochs; GPU, torchrun)",
+        chapter="03_latent_growing.ipynb",
+        parameters=_CELEBA,
+        train="latentkit.growing.train:train_preset_cnn",
+        paper="Sandstrom (2019), sec. 7.2, tables 1-15, figures 10-27",
+    )
+)
 
-register(Preset(
-    name="growing-celeba-clg",
-    description="the clgGAN alone on CelebA 128x128 with the thesis's settings (figures 18-19, 21-26)",
-    chapter="03_latent_growing.ipynb",
-    parameters={**_CELEBA, "models": ours("clgGAN", "the thesis's best model alone, a fifth of the cost")},
-    train="latentkit.growing.train:train_preset_cnn",
-    paper="Sandstrom (2019), sec. 7.2.1-7.2.2, figures 18-19 and 21-26",
-))
+register(
+    Preset(
+        name="growing-celeba-clg",
+        description="the clgGAN alone on CelebA 128x128 with the thesis's settings (figures 18-19, 21-26)",
+        chapter="03_latent_growing.ipynb",
+        parameters={**_CELEBA, "models": ours("clgGAN", "the thesis's best model alone, a fifth of the cost")},
+        train="latentkit.growing.train:train_preset_cnn",
+        paper="Sandstrom (2019), sec. 7.2.1-7.2.2, figures 18-19 and 21-26",
+    )
+)

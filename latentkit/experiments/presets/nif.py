@@ -29,21 +29,23 @@ CHAPTER = "05_nif_stochastic_inverse.ipynb"
 TRAIN = "latentkit.nif.train:train_preset"
 _REPO = "Information-Fusion-Lab-Umass/NoisyInjectiveFlows"
 
-register(Preset(
-    name="nif-mnist5k",
-    description="chapter 5 on the 5,000 real MNIST digits at 16x16, 3 bits, trained 10x longer (GPU if present)",
-    chapter=CHAPTER,
-    parameters={
-        "steps": ours(6000, "twelve times the CPU scale's 500 steps: the models get close to converged"),
-        "hidden": ours(64, "twice the CPU scale's coupling width, still small enough for a laptop GPU"),
-        "flow_steps": ours(8, "twice the CPU scale's Glow steps per level"),
-        "device": ours("auto", "a GPU when there is one"),
-        "threads": ours(2, "the data pipeline and evaluation use both cores of a laptop"),
-        "check": ours(False, "the chapter's claims are asserted at its default scale only"),
-    },
-    train=TRAIN,
-    paper="figures 3-7 and table 2 in miniature",
-))
+register(
+    Preset(
+        name="nif-mnist5k",
+        description="chapter 5 on the 5,000 real MNIST digits at 16x16, 3 bits, trained 10x longer (GPU if present)",
+        chapter=CHAPTER,
+        parameters={
+            "steps": ours(6000, "twelve times the CPU scale's 500 steps: the models get close to converged"),
+            "hidden": ours(64, "twice the CPU scale's coupling width, still small enough for a laptop GPU"),
+            "flow_steps": ours(8, "twice the CPU scale's Glow steps per level"),
+            "device": ours("auto", "a GPU when there is one"),
+            "threads": ours(2, "the data pipeline and evaluation use both cores of a laptop"),
+            "check": ours(False, "the chapter's claims are asserted at its default scale only"),
+        },
+        train=TRAIN,
+        paper="figures 3-7 and table 2 in miniature",
+    )
+)
 
 # The paper's configurations as chapter parameters (0 stands for None). They equal
 # latentkit.nif.train.PAPER (a test checks it).
@@ -66,43 +68,67 @@ _COMMON = {
 _DEFS = f"{_REPO} experiment_definitions"
 _CLIP = f"{_REPO} optimizer.py: clip_grads(g, 5.0) on nats/image, i.e. 5/(D ln 2) on our bits/dim"
 _PAPER_SCALE = {  # name -> (parameters of the data set, name in the paper)
-    "fashion-mnist": ({"dataset": paper("fashion_mnist", "sec. 5, tables 1-2: Fashion MNIST"),
-                       "size": paper(0, "sec. 5: Fashion MNIST at its own 28x28"),
-                       "levels": code(2, f"{_DEFS}/fmnist_64.yaml: n_multiscale: 2"),
-                       "grad_clip": code(paper_grad_clip(784), _CLIP)}, "Fashion-MNIST"),
-    "cifar10": ({"dataset": paper("cifar10", "sec. 5, tables 1-2: CIFAR-10"),
-                 "size": paper(0, "sec. 5: CIFAR-10 at its own 32x32"),
-                 "levels": code(4, f"{_DEFS}/cifar_64.yaml: n_multiscale: 4"),
-                 "grad_clip": code(paper_grad_clip(3072), _CLIP)}, "CIFAR-10"),
-    "celeba": ({"dataset": paper("celeba", "sec. 5, tables 1-2 and figures 5, 7: CelebA"),
-                "size": code(64, f"{_DEFS}/celeba_64.yaml: x_shape 64 x 64 x 3"),
-                "crop": ours(128, "the code strides a 128x128 window 7 px below centre by 2; we centre it and resize"),
-                "attribute": ours("Male", "a binary label for the embedding separability of figure 4"),
-                "levels": code(5, f"{_DEFS}/celeba_64.yaml: n_multiscale: 5 (sec. 5: 5 multiscale components)"),
-                "grad_clip": code(paper_grad_clip(3 * 64 * 64), _CLIP)},
-               "CelebA 64x64"),
+    "fashion-mnist": (
+        {
+            "dataset": paper("fashion_mnist", "sec. 5, tables 1-2: Fashion MNIST"),
+            "size": paper(0, "sec. 5: Fashion MNIST at its own 28x28"),
+            "levels": code(2, f"{_DEFS}/fmnist_64.yaml: n_multiscale: 2"),
+            "grad_clip": code(paper_grad_clip(784), _CLIP),
+        },
+        "Fashion-MNIST",
+    ),
+    "cifar10": (
+        {
+            "dataset": paper("cifar10", "sec. 5, tables 1-2: CIFAR-10"),
+            "size": paper(0, "sec. 5: CIFAR-10 at its own 32x32"),
+            "levels": code(4, f"{_DEFS}/cifar_64.yaml: n_multiscale: 4"),
+            "grad_clip": code(paper_grad_clip(3072), _CLIP),
+        },
+        "CIFAR-10",
+    ),
+    "celeba": (
+        {
+            "dataset": paper("celeba", "sec. 5, tables 1-2 and figures 5, 7: CelebA"),
+            "size": code(64, f"{_DEFS}/celeba_64.yaml: x_shape 64 x 64 x 3"),
+            "crop": ours(128, "the code strides a 128x128 window 7 px below centre by 2; we centre it and resize"),
+            "attribute": ours("Male", "a binary label for the embedding separability of figure 4"),
+            "levels": code(5, f"{_DEFS}/celeba_64.yaml: n_multiscale: 5 (sec. 5: 5 multiscale components)"),
+            "grad_clip": code(paper_grad_clip(3 * 64 * 64), _CLIP),
+        },
+        "CelebA 64x64",
+    ),
 }
 
 for key, (params, paper_name) in _PAPER_SCALE.items():
-    register(Preset(
-        name=f"glow-{key}",
-        description=f"Glow baseline NF on {paper_name} (16 steps/level, 256 channels, depth {params['levels'].value}); "
-                    "train: the NF alone",
-        chapter=CHAPTER,
-        parameters={**_COMMON, **params,
-                    "dim_z": ours(64, "unused by the NF; the chapter's NIF comparison then uses NIF-64")},
-        train="latentkit.nif.train:train_nf_preset",
-        paper=f"the NF rows of tables 1-2 ({paper_name})",
-    ))
+    register(
+        Preset(
+            name=f"glow-{key}",
+            description=f"Glow baseline NF on {paper_name} (16 steps/level, 256 channels, depth {params['levels'].value}); "
+            "train: the NF alone",
+            chapter=CHAPTER,
+            parameters={
+                **_COMMON,
+                **params,
+                "dim_z": ours(64, "unused by the NF; the chapter's NIF comparison then uses NIF-64"),
+            },
+            train="latentkit.nif.train:train_nf_preset",
+            paper=f"the NF rows of tables 1-2 ({paper_name})",
+        )
+    )
     k = 128 if key == "celeba" else 64
-    dim_z = (paper(k, "figure 7: CelebA FID vs s, latent state dimensionality 128") if key == "celeba" else
-             paper(k, "tables 1-2: the NIF-64 row (-p dim_z 128, 256 or 512 for the others)"))
-    register(Preset(
-        name=f"nif-{key}",
-        description=f"NF baseline and NIF-{k} on {paper_name} (Glow prior replaced by a closed-form Gaussian NIF); "
-                    "-p dim_z K for the other rows",
-        chapter=CHAPTER,
-        parameters={**_COMMON, **params, "dim_z": dim_z},
-        train=TRAIN,
-        paper=f"the NIF rows of tables 1-2 ({paper_name}); figures 3-7",
-    ))
+    dim_z = (
+        paper(k, "figure 7: CelebA FID vs s, latent state dimensionality 128")
+        if key == "celeba"
+        else paper(k, "tables 1-2: the NIF-64 row (-p dim_z 128, 256 or 512 for the others)")
+    )
+    register(
+        Preset(
+            name=f"nif-{key}",
+            description=f"NF baseline and NIF-{k} on {paper_name} (Glow prior replaced by a closed-form Gaussian NIF); "
+            "-p dim_z K for the other rows",
+            chapter=CHAPTER,
+            parameters={**_COMMON, **params, "dim_z": dim_z},
+            train=TRAIN,
+            paper=f"the NIF rows of tables 1-2 ({paper_name}); figures 3-7",
+        )
+    )

@@ -42,99 +42,133 @@ _CIFAR3 = {
     "classes": paper("0,1,2", "sec. 3.1: a subset of three classes, the first three"),
     "channels": paper("32,32,32", "appendix A.1, CIFAR10: resolutions 32x32x32, 16x16x32, 8x8x32"),
     "num_res_blocks": paper(2, "appendix A.1, CIFAR10: two residual blocks at each resolution"),
-    **_CIFAR_OPT, **_PAPER,
+    **_CIFAR_OPT,
+    **_PAPER,
 }
 _KL = paper("probabilistic", "sec. 3.2.1, Figure 3: a probabilistic encoder (KL) under uniform sampling of sigma")
 _KL_CIFAR = ours("probabilistic", "the paper's MNIST recipe of Figure 3 (KL under uniform sigma) applied to CIFAR-10")
 _SAMPLE_STEPS = code(1000, f"{_MNIST_CFG}: model.num_scales = 1000 (reverse-SDE steps)")
-_SWEEP_T = ours("0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1.0", "ten t across Figure 4's axis (0.1 to 1); the text lists none")
+_SWEEP_T = ours(
+    "0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1.0", "ten t across Figure 4's axis (0.1 to 1); the text lists none"
+)
 _SEEDS = paper(3, "Figure 4 caption: silhouette scores using a single t over three runs")
 _CPU = {"device": ours("auto", "a GPU when there is one; the chapter's defaults otherwise")}
 
-register(Preset(
-    name="repr-mnist5k",
-    description="chapter 2 at its default (CPU) scale: labels on ring8, 2-d codes of 14x14 mnist5k digits",
-    chapter="02_conditional_score_matching.ipynb",
-    parameters=_CPU,
-    train="latentkit.score.represent:train_codes_preset",
-    paper="sections 2.1-3.2.1, Figures 2, 3 and 10",
-))
+register(
+    Preset(
+        name="repr-mnist5k",
+        description="chapter 2 at its default (CPU) scale: labels on ring8, 2-d codes of 14x14 mnist5k digits",
+        chapter="02_conditional_score_matching.ipynb",
+        parameters=_CPU,
+        train="latentkit.score.represent:train_codes_preset",
+        paper="sections 2.1-3.2.1, Figures 2, 3 and 10",
+    )
+)
 
-register(Preset(
-    name="repr-mnist-codes",
-    description="paper-scale MNIST codes: L1 encoder under uniform t (80k steps); KL encoder under uniform sigma "
-                "(80k steps) then a frozen encoder under uniform t (80k steps)",
-    chapter="02_conditional_score_matching.ipynb",
-    parameters={**_MNIST,
-                "uniform_steps": paper(80_000, "appendix A.1, MNIST: each model is trained for 80k iterations"),
-                "sigma_code": _KL,
-                "sigma_steps": paper(80_000, "appendix A.1, MNIST: each model is trained for 80k iterations"),
-                "frozen_steps": paper(80_000, "appendix A.1: an additional 80k iterations with a frozen encoder"),
-                "sample_steps": _SAMPLE_STEPS},
-    train="latentkit.score.represent:train_codes_preset",
-    paper="section 3.1 (Figure 2a-b), 3.2.1 (Figure 3), appendix A.1 MNIST hyperparameters",
-))
+register(
+    Preset(
+        name="repr-mnist-codes",
+        description="paper-scale MNIST codes: L1 encoder under uniform t (80k steps); KL encoder under uniform sigma "
+        "(80k steps) then a frozen encoder under uniform t (80k steps)",
+        chapter="02_conditional_score_matching.ipynb",
+        parameters={
+            **_MNIST,
+            "uniform_steps": paper(80_000, "appendix A.1, MNIST: each model is trained for 80k iterations"),
+            "sigma_code": _KL,
+            "sigma_steps": paper(80_000, "appendix A.1, MNIST: each model is trained for 80k iterations"),
+            "frozen_steps": paper(80_000, "appendix A.1: an additional 80k iterations with a frozen encoder"),
+            "sample_steps": _SAMPLE_STEPS,
+        },
+        train="latentkit.score.represent:train_codes_preset",
+        paper="section 3.1 (Figure 2a-b), 3.2.1 (Figure 3), appendix A.1 MNIST hyperparameters",
+    )
+)
 
-register(Preset(
-    name="repr-cifar10-codes",
-    description="CIFAR-10 (first three classes) codes, U-Net 32/16/8 x 32 channels, 90k steps: L1 under uniform t "
-                "(Figure 2c-d); ours: KL under uniform sigma, then a frozen encoder",
-    chapter="02_conditional_score_matching.ipynb",
-    parameters={**_CIFAR3,
-                "uniform_steps": paper(90_000, "appendix A.1, CIFAR10: each model is trained for 90k iterations"),
-                "sigma_code": _KL_CIFAR,
-                "sigma_steps": ours(90_000, "no CIFAR-10 uniform-sigma run in the paper; as long as its 90k runs"),
-                "frozen_steps": ours(90_000, "appendix A.1 gives the frozen phase for MNIST only (80k = its "
-                                             "training length); we use CIFAR's 90k"),
-                "sample_steps": _SAMPLE_STEPS},
-    train="latentkit.score.represent:train_codes_preset",
-    paper="section 3.1 (Figure 2c-d), appendix A.1 CIFAR10 hyperparameters",
-))
+register(
+    Preset(
+        name="repr-cifar10-codes",
+        description="CIFAR-10 (first three classes) codes, U-Net 32/16/8 x 32 channels, 90k steps: L1 under uniform t "
+        "(Figure 2c-d); ours: KL under uniform sigma, then a frozen encoder",
+        chapter="02_conditional_score_matching.ipynb",
+        parameters={
+            **_CIFAR3,
+            "uniform_steps": paper(90_000, "appendix A.1, CIFAR10: each model is trained for 90k iterations"),
+            "sigma_code": _KL_CIFAR,
+            "sigma_steps": ours(90_000, "no CIFAR-10 uniform-sigma run in the paper; as long as its 90k runs"),
+            "frozen_steps": ours(
+                90_000,
+                "appendix A.1 gives the frozen phase for MNIST only (80k = its training length); we use CIFAR's 90k",
+            ),
+            "sample_steps": _SAMPLE_STEPS,
+        },
+        train="latentkit.score.represent:train_codes_preset",
+        paper="section 3.1 (Figure 2c-d), appendix A.1 CIFAR10 hyperparameters",
+    )
+)
 
-register(Preset(
-    name="repr-cifar10-deep",
-    description="CIFAR-10 (all classes) deep model for samples: 4 resolutions 32/64/64/64, 8 residual blocks, 300k steps",
-    chapter="02_conditional_score_matching.ipynb",
-    parameters={**_PAPER, **_CIFAR_OPT,
-                "dataset": paper("cifar10", "sec. 3.1 and Figures 8-9: all classes of CIFAR-10"),
-                "image_size": paper(32, "appendix A.1: resolutions 32x32x32, 16x16x64, 8x8x64 and 4x4x64"),
-                "classes": paper("", "Figures 8-9: all classes of CIFAR-10"),
-                "channels": paper("32,64,64,64", "appendix A.1: resolutions 32x32x32, 16x16x64, 8x8x64 and 4x4x64"),
-                "num_res_blocks": paper(8, "appendix A.1: eight residual blocks per resolution"),
-                "uniform_steps": paper(300_000, "appendix A.1: each model is trained for 300k iterations"),
-                "sigma_code": _KL_CIFAR,
-                "sigma_steps": ours(300_000, "no uniform-sigma run on all of CIFAR-10 in the paper; as long as its"),
-                "frozen_steps": ours(300_000, "the frozen phase is stated for MNIST only; we match the 300k"),
-                "sample_steps": _SAMPLE_STEPS},
-    train="latentkit.score.represent:train_codes_preset",
-    paper="appendix A.1 CIFAR10 (deep) hyperparameters, Figure 9 (L1, uniform t); the uniform-sigma runs are ours",
-))
+register(
+    Preset(
+        name="repr-cifar10-deep",
+        description="CIFAR-10 (all classes) deep model for samples: 4 resolutions 32/64/64/64, 8 residual blocks, 300k steps",
+        chapter="02_conditional_score_matching.ipynb",
+        parameters={
+            **_PAPER,
+            **_CIFAR_OPT,
+            "dataset": paper("cifar10", "sec. 3.1 and Figures 8-9: all classes of CIFAR-10"),
+            "image_size": paper(32, "appendix A.1: resolutions 32x32x32, 16x16x64, 8x8x64 and 4x4x64"),
+            "classes": paper("", "Figures 8-9: all classes of CIFAR-10"),
+            "channels": paper("32,64,64,64", "appendix A.1: resolutions 32x32x32, 16x16x64, 8x8x64 and 4x4x64"),
+            "num_res_blocks": paper(8, "appendix A.1: eight residual blocks per resolution"),
+            "uniform_steps": paper(300_000, "appendix A.1: each model is trained for 300k iterations"),
+            "sigma_code": _KL_CIFAR,
+            "sigma_steps": ours(300_000, "no uniform-sigma run on all of CIFAR-10 in the paper; as long as its"),
+            "frozen_steps": ours(300_000, "the frozen phase is stated for MNIST only; we match the 300k"),
+            "sample_steps": _SAMPLE_STEPS,
+        },
+        train="latentkit.score.represent:train_codes_preset",
+        paper="appendix A.1 CIFAR10 (deep) hyperparameters, Figure 9 (L1, uniform t); the uniform-sigma runs are ours",
+    )
+)
 
-register(Preset(
-    name="repr-mnist5k-single-t",
-    description="chapter 2b at its default (CPU) scale: a few single-t runs on 14x14 mnist5k digits",
-    chapter="02b_code_granularity.ipynb",
-    parameters=_CPU,
-    train="latentkit.score.represent:train_sweep_preset",
-    paper="section 3.2.2, Figure 4 (left)",
-))
+register(
+    Preset(
+        name="repr-mnist5k-single-t",
+        description="chapter 2b at its default (CPU) scale: a few single-t runs on 14x14 mnist5k digits",
+        chapter="02b_code_granularity.ipynb",
+        parameters=_CPU,
+        train="latentkit.score.represent:train_sweep_preset",
+        paper="section 3.2.2, Figure 4 (left)",
+    )
+)
 
-register(Preset(
-    name="repr-mnist-single-t",
-    description="Figure 4 (left) at paper scale: MNIST, one run per t in 0.1..1.0, three seeds, 80k steps each",
-    chapter="02b_code_granularity.ipynb",
-    parameters={**_MNIST, "sweep_t": _SWEEP_T, "seeds": _SEEDS,
-                "sweep_steps": paper(80_000, "appendix A.1, MNIST: each model is trained for 80k iterations")},
-    train="latentkit.score.represent:train_sweep_preset",
-    paper="section 3.2.2, Figure 4 (left), appendix A.1",
-))
+register(
+    Preset(
+        name="repr-mnist-single-t",
+        description="Figure 4 (left) at paper scale: MNIST, one run per t in 0.1..1.0, three seeds, 80k steps each",
+        chapter="02b_code_granularity.ipynb",
+        parameters={
+            **_MNIST,
+            "sweep_t": _SWEEP_T,
+            "seeds": _SEEDS,
+            "sweep_steps": paper(80_000, "appendix A.1, MNIST: each model is trained for 80k iterations"),
+        },
+        train="latentkit.score.represent:train_sweep_preset",
+        paper="section 3.2.2, Figure 4 (left), appendix A.1",
+    )
+)
 
-register(Preset(
-    name="repr-cifar10-single-t",
-    description="Figure 4 (right) at paper scale: CIFAR-10 first three classes, t in 0.1..1.0, three seeds, 90k steps",
-    chapter="02b_code_granularity.ipynb",
-    parameters={**_CIFAR3, "sweep_t": _SWEEP_T, "seeds": _SEEDS,
-                "sweep_steps": paper(90_000, "appendix A.1, CIFAR10: each model is trained for 90k iterations")},
-    train="latentkit.score.represent:train_sweep_preset",
-    paper="section 3.2.2, Figure 4 (right), appendix A.1",
-))
+register(
+    Preset(
+        name="repr-cifar10-single-t",
+        description="Figure 4 (right) at paper scale: CIFAR-10 first three classes, t in 0.1..1.0, three seeds, 90k steps",
+        chapter="02b_code_granularity.ipynb",
+        parameters={
+            **_CIFAR3,
+            "sweep_t": _SWEEP_T,
+            "seeds": _SEEDS,
+            "sweep_steps": paper(90_000, "appendix A.1, CIFAR10: each model is trained for 90k iterations"),
+        },
+        train="latentkit.score.represent:train_sweep_preset",
+        paper="section 3.2.2, Figure 4 (right), appendix A.1",
+    )
+)
