@@ -121,18 +121,7 @@ def fit_autoencoder(config: AutoencoderConfig, out_dir: str | Path | None = None
     train = _dataset(config, "train")
     model = Autoencoder(tuple(train.x.shape[1:]), config.code_dim, config.hidden)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    train_config = engine.TrainConfig(
-        steps=config.steps,
-        seed=config.seed,
-        device=config.device,
-        mixed_precision=config.mixed_precision,
-        ema_decay=config.ema_decay,
-        checkpoint_every=config.checkpoint_every,
-        log_every=config.log_every,
-        progress=config.progress,
-        desc="autoencoder",
-        compile=config.compile,
-    )
+    train_config = engine.TrainConfig.of(config, desc="autoencoder")
     trainer = engine.Trainer(out_dir, {"model": model}, {"model": optimizer}, train_config)
     sample = data.batch_sampler(train, config.batch_size, trainer.device)
 

@@ -136,6 +136,25 @@ class TrainConfig:
     compile: bool | tuple[str, ...] = False  # torch.compile the forward modules (trainer.module) on CUDA (ignored
     # elsewhere): True compiles all; a tuple names the ones to compile (e.g. not a critic that needs double backward)
 
+    @classmethod
+    def of(cls, config: Any, **fixed: Any) -> TrainConfig:
+        """The settings a method's config dataclass shares with :class:`TrainConfig` (the fields of the same
+        name: ``steps``, ``seed``, ``device``, ``ema_decay``, ...), with ``fixed`` winning.
+
+        Example:
+            >>> @dataclass(frozen=True)
+            ... class GANConfig:
+            ...     steps: int = 100
+            ...     seed: int = 3
+            ...     lr: float = 1e-3
+            >>> tc = TrainConfig.of(GANConfig(), seed=4, desc="gan")
+            >>> tc.steps, tc.seed, tc.desc
+            (100, 4, 'gan')
+        """
+        names = {f.name for f in dataclasses.fields(cls)}
+        shared = {f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.name in names}
+        return cls(**{**shared, **fixed})
+
     def __post_init__(self) -> None:
         def bad(name: str, rule: str) -> None:
             raise ValueError(f"TrainConfig.{name} must be {rule}, got {getattr(self, name)!r}")

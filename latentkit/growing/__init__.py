@@ -13,84 +13,26 @@
   variability of section 9, axis shares of the Swiss-roll latent, parameter counts over training.
 """
 
-from latentkit.growing.cnn import (
-    STRATEGIES,
-    CNNArch,
-    Discriminator,
-    Generator,
-    Stage,
-    count_parameters,
-    gaussian_latent,
-    grow_discriminator,
-    grow_generator,
-    growth_stages,
-    real_images,
-    set_fade,
-)
-from latentkit.growing.configs import CNNGANConfig, MLPGANConfig, cnn_configs, swiss_roll_configs
-from latentkit.growing.evaluate import (
-    axis_shares,
-    axis_walk,
-    group_variability,
-    latent_groups,
-    parameter_schedule,
-    random_walk,
-    resample_group,
-)
-from latentkit.growing.layers import GrowConv2d, downsample, fade, minibatch_stddev, resize_to, upsample
-from latentkit.growing.losses import (
-    gradient_penalty,
-    interpolate,
-    ns_discriminator_loss,
-    ns_generator_loss,
-    wgan_critic_loss,
-    wgan_generator_loss,
-)
-from latentkit.growing.mlp import MLPDiscriminator, MLPGenerator, grow_latent, uniform_latent
-from latentkit.growing.train import GANRun, fit_cnn_gan, fit_mlp_gan, phase_images
+# Each module's __all__ is its public API; the package re-exports all of it.
+from latentkit.growing import cnn, configs, evaluate, layers, losses, mlp, train
+from latentkit.growing.cnn import *  # noqa: F403
+from latentkit.growing.configs import *  # noqa: F403
+from latentkit.growing.evaluate import *  # noqa: F403
+from latentkit.growing.layers import *  # noqa: F403
+from latentkit.growing.losses import *  # noqa: F403
+from latentkit.growing.mlp import *  # noqa: F403
+from latentkit.growing.train import *  # noqa: F403
 
-__all__ = [
-    "STRATEGIES",
-    "CNNArch",
-    "Stage",
-    "Generator",
-    "Discriminator",
-    "growth_stages",
-    "grow_generator",
-    "grow_discriminator",
-    "real_images",
-    "set_fade",
-    "count_parameters",
-    "GrowConv2d",
-    "minibatch_stddev",
-    "upsample",
-    "downsample",
-    "resize_to",
-    "fade",
-    "ns_discriminator_loss",
-    "ns_generator_loss",
-    "wgan_critic_loss",
-    "wgan_generator_loss",
-    "gradient_penalty",
-    "interpolate",
-    "MLPGenerator",
-    "MLPDiscriminator",
-    "grow_latent",
-    "uniform_latent",
-    "MLPGANConfig",
-    "CNNGANConfig",
-    "GANRun",
-    "fit_mlp_gan",
-    "fit_cnn_gan",
-    "gaussian_latent",
-    "phase_images",
-    "swiss_roll_configs",
-    "cnn_configs",
-    "latent_groups",
-    "resample_group",
-    "random_walk",
-    "axis_walk",
-    "group_variability",
-    "axis_shares",
-    "parameter_schedule",
-]
+__all__ = list(
+    dict.fromkeys(
+        [
+            *cnn.__all__,
+            *configs.__all__,
+            *evaluate.__all__,
+            *layers.__all__,
+            *losses.__all__,
+            *mlp.__all__,
+            *train.__all__,
+        ]
+    )
+)

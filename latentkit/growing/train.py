@@ -90,16 +90,12 @@ def _train_config(
 ) -> engine.TrainConfig:
     # fading: layers that fade out (alpha = 1) or in (alpha = 0) get no gradient -> DDP must look for them
     compile_ = getattr(cfg, "compile", False)
-    return engine.TrainConfig(
+    return engine.TrainConfig.of(
+        cfg,
         steps=steps,
         seed=cfg.seed + k,
-        device=cfg.device,
-        checkpoint_every=cfg.checkpoint_every,
-        log_every=cfg.log_every,
-        progress=cfg.progress,
         finite=("loss_d", "loss_g"),
         desc=desc,
-        mixed_precision=getattr(cfg, "mixed_precision", False),
         # torch.compile cannot differentiate twice: the gradient penalty keeps D eager
         compile=("G",) if compile_ and cfg.loss == "wgan-gp" else compile_,
         ddp_find_unused=fading,

@@ -299,18 +299,7 @@ def fit(
         "gen": torch.optim.Adam(gen_params, lr=config.lr_g, betas=betas, eps=1e-8),
         "disc": torch.optim.Adam(disc.parameters(), lr=config.lr_d, betas=betas, eps=1e-8),
     }
-    tcfg = TrainConfig(
-        steps=config.steps,
-        seed=config.seed,
-        device=config.device,
-        checkpoint_every=config.checkpoint_every,
-        log_every=config.log_every,
-        progress=config.progress,
-        finite=("d_loss", "g_loss"),
-        desc=f"{config.method} {config.dataset}",
-        mixed_precision=config.mixed_precision,
-        compile=config.compile,
-    )
+    tcfg = TrainConfig.of(config, finite=("d_loss", "g_loss"), desc=f"{config.method} {config.dataset}")
     trainer = Trainer(out_dir, modules, optimizers, tcfg)
     transform = make_transform(config, dataset)
     sample = lkdata.batch_sampler(dataset, config.batch_size, trainer.device)

@@ -10,55 +10,14 @@ Dimensions", 2020): flows whose latent space is lower-dimensional than the data,
 * :mod:`~latentkit.nif.evaluate` -- bits/dim, samples over ``s`` and ``t``, Fréchet distance vs ``s``, embeddings.
 """
 
-from latentkit.nif.coupling import StochasticCoupling
-from latentkit.nif.flows import (
-    ActNorm,
-    AffineCoupling,
-    Flow,
-    FlowSequence,
-    InvConv1x1,
-    MultiscaleFlow,
-    Reverse,
-    Squeeze,
-    glow_step,
-)
-from latentkit.nif.gaussian import GaussianNIF, LinearGaussianNIF, nif_terms
-from latentkit.nif.models import (
-    DeepNIFPrior,
-    FlowModel,
-    NIFPrior,
-    UnitGaussianPrior,
-    bin_centres,
-    build_model,
-    dequantize,
-    quantize,
-    to_image,
-)
-from latentkit.nif.upsample import UpsampleNIF, upsampling_matrix
+# Each module's __all__ is its public API; the package re-exports all of it.
+from latentkit.nif import coupling, flows, gaussian, models, upsample
+from latentkit.nif.coupling import *  # noqa: F403
+from latentkit.nif.flows import *  # noqa: F403
+from latentkit.nif.gaussian import *  # noqa: F403
+from latentkit.nif.models import *  # noqa: F403
+from latentkit.nif.upsample import *  # noqa: F403
 
-__all__ = [
-    "GaussianNIF",
-    "LinearGaussianNIF",
-    "nif_terms",
-    "UpsampleNIF",
-    "upsampling_matrix",
-    "StochasticCoupling",
-    "Flow",
-    "ActNorm",
-    "InvConv1x1",
-    "AffineCoupling",
-    "Reverse",
-    "Squeeze",
-    "FlowSequence",
-    "glow_step",
-    "MultiscaleFlow",
-    "FlowModel",
-    "UnitGaussianPrior",
-    "NIFPrior",
-    "DeepNIFPrior",
-    "build_model",
-    "dequantize",
-    "quantize",
-    "bin_centres",
-    "to_image",
-]
+__all__ = list(
+    dict.fromkeys([*coupling.__all__, *flows.__all__, *gaussian.__all__, *models.__all__, *upsample.__all__])
+)

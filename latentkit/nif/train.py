@@ -183,18 +183,7 @@ def fit(
     model = make_model(config, kind, _image_shape(train_set))
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     scheduler = engine.warmup_schedule(optimizer, config.warmup)
-    train_config = engine.TrainConfig(
-        steps=config.steps,
-        seed=config.seed,
-        device=config.device,
-        mixed_precision=config.mixed_precision,
-        grad_clip=config.grad_clip,
-        checkpoint_every=config.checkpoint_every,
-        log_every=config.log_every,
-        progress=config.progress,
-        desc=kind,
-        compile=config.compile,
-    )
+    train_config = engine.TrainConfig.of(config, desc=kind)
     trainer = engine.Trainer(
         out_dir, {"model": model}, {"model": optimizer}, train_config, schedulers={"model": scheduler}
     )

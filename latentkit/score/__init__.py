@@ -12,86 +12,15 @@
 * :mod:`~latentkit.score.evaluate` -- codes, probes, latent grids, swapped codes, sample diversity.
 """
 
-from latentkit.score.encoder import (
-    ENCODER_KINDS,
-    PAPER_REG_WEIGHTS,
-    CodeConditionedScore,
-    EncoderOutput,
-    ImageEncoder,
-    MLPEncoder,
-    RepresentationLoss,
-    code_penalty,
-    kl_penalty,
-    l1_penalty,
-    representation_loss,
-)
-from latentkit.score.exact import (
-    Estimate,
-    MixtureMarginals,
-    ScoreMatchingTerms,
-    dsm_constant,
-    esm_loss,
-    score_matching_terms,
-    weighted_dsm_constant,
-)
-from latentkit.score.losses import (
-    WEIGHTINGS,
-    DensityT,
-    FixedT,
-    Perturbation,
-    TSampler,
-    UniformSigma,
-    UniformT,
-    dsm_loss,
-    get_t_sampler,
-    get_weighting,
-    model_score,
-    perturb,
-)
-from latentkit.score.models import PARAMETERIZATIONS, GaussianFourierProjection, ScoreMLP, ScoreUNet, as_score_fn
-from latentkit.score.sample import euler_maruyama_step, langevin_step, reverse_sde_sample
-from latentkit.score.sde import SDE, VESDE, ScoreFn
+# Each module's __all__ is its public API; the package re-exports all of it.
+from latentkit.score import encoder, exact, losses, models, sample, sde
+from latentkit.score.encoder import *  # noqa: F403
+from latentkit.score.exact import *  # noqa: F403
+from latentkit.score.losses import *  # noqa: F403
+from latentkit.score.models import *  # noqa: F403
+from latentkit.score.sample import *  # noqa: F403
+from latentkit.score.sde import *  # noqa: F403
 
-__all__ = [
-    "SDE",
-    "VESDE",
-    "ScoreFn",
-    "TSampler",
-    "UniformT",
-    "UniformSigma",
-    "FixedT",
-    "DensityT",
-    "get_t_sampler",
-    "get_weighting",
-    "WEIGHTINGS",
-    "Perturbation",
-    "perturb",
-    "model_score",
-    "dsm_loss",
-    "MixtureMarginals",
-    "Estimate",
-    "ScoreMatchingTerms",
-    "score_matching_terms",
-    "esm_loss",
-    "dsm_constant",
-    "weighted_dsm_constant",
-    "GaussianFourierProjection",
-    "ScoreMLP",
-    "ScoreUNet",
-    "PARAMETERIZATIONS",
-    "as_score_fn",
-    "reverse_sde_sample",
-    "euler_maruyama_step",
-    "langevin_step",
-    "ENCODER_KINDS",
-    "PAPER_REG_WEIGHTS",
-    "EncoderOutput",
-    "ImageEncoder",
-    "MLPEncoder",
-    "CodeConditionedScore",
-    "RepresentationLoss",
-    "representation_loss",
-    "code_penalty",
-    "kl_penalty",
-    "l1_penalty",
-]
+__all__ = list(
+    dict.fromkeys([*encoder.__all__, *exact.__all__, *losses.__all__, *models.__all__, *sample.__all__, *sde.__all__])
+)

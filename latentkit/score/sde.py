@@ -33,7 +33,7 @@ from torch import Tensor
 from latentkit import _checks
 from latentkit._random import randn
 
-__all__ = ["SDE", "VESDE", "ScoreFn", "broadcast"]
+__all__ = ["SDE", "VESDE", "ScoreFn"]
 
 ScoreFn = Callable[[Tensor, Tensor], Tensor]
 """A score function ``s(x, t)``: ``x`` of shape ``(B, *event)``, ``t`` of shape ``(B,)``."""
@@ -47,9 +47,9 @@ def broadcast(v: Tensor, x: Tensor) -> Tensor:
 class SDE(abc.ABC):
     """A forward diffusion ``dx = f(x, t) dt + g(t) dw`` (paper eq. 1) on ``[0, T]``.
 
-    Subclasses define :meth:`sde`, :meth:`marginal_prob`, :meth:`prior_sampling` and
-    :meth:`prior_logp`. The kernel is assumed Gaussian and isotropic,
-    ``p_0t(x_t | x_0) = N(x_t; mean(x_0, t), std(t)^2 I)``, which covers the VE and VP SDEs.
+    Subclasses define :meth:`sde`, :meth:`marginal_prob` and :meth:`prior_std`. The kernel is assumed
+    Gaussian and isotropic, ``p_0t(x_t | x_0) = N(x_t; mean(x_0, t), std(t)^2 I)``, and the prior a centred
+    isotropic Gaussian ``N(0, prior_std^2 I)``, which covers the VE and VP SDEs.
 
     Arguments:
         T: the final time.
@@ -72,6 +72,10 @@ class SDE(abc.ABC):
         """Mean (shape of ``x0``) and std (shape ``(B,)``) of the kernel ``p_0t(x_t | x_0)``."""
 
     @abc.abstractmethod
+    def prior_std(self) -> float:
+        """Standard deviation of the prior ``p_T = N(0, prior_std^2 I)``, which approximates
+        ``p_0T(x_T | x_0)`` for every ``x_0``."""
+
     def prior_sampling(
         self,
         shape: tuple[int, ...],
@@ -80,11 +84,14 @@ class SDE(abc.ABC):
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> Tensor:
-        """Samples of the prior ``p_T`` that approximates ``p_0T(x_T | x_0)`` for every ``x_0``."""
+        """Samples of the prior ``p_T`` of ``shape``, drawn from ``generator`` and returned on ``device``."""
+        return randn(shape, generator=generator, device=device, dtype=dtype) * self.prior_std()
 
-    @abc.abstractmethod
     def prior_logp(self, z: Tensor) -> Tensor:
         """Log-density of the prior at ``z``, one value per sample."""
+        d = z[0].numel()
+        s2 = self.prior_std() ** 2
+        return -0.5 * d * math.log(2 * math.pi * s2) - z.flatten(1).pow(2).sum(1) / (2 * s2)
 
     def marginal_std(self, t: Tensor) -> Tensor:
         """The kernel's standard deviation ``std(t)``, same shape as ``t``."""
@@ -180,18 +187,3 @@ class VESDE(SDE):
     def prior_std(self) -> float:
         """Standard deviation of the prior, ``sqrt(sigma_max^2 - sigma_min^2)``."""
         return math.sqrt(self.sigma_max**2 - self.sigma_min**2)
-
-    def prior_sampling(
-        self,
-        shape: tuple[int, ...],
-        *,
-        generator: torch.Generator | None = None,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-    ) -> Tensor:
-        return randn(shape, generator=generator, device=device, dtype=dtype) * self.prior_std()
-
-    def prior_logp(self, z: Tensor) -> Tensor:
-        d = z[0].numel()
-        s2 = self.prior_std() ** 2
-        return -0.5 * d * math.log(2 * math.pi * s2) - z.flatten(1).pow(2).sum(1) / (2 * s2)

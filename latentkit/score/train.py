@@ -248,18 +248,11 @@ def make_trainer(
     to the config's (a later phase of a run passes its own)."""
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=config.lr)
     scheduler = engine.warmup_schedule(optimizer, config.warmup)
-    train_config = engine.TrainConfig(
+    train_config = engine.TrainConfig.of(
+        config,
         steps=config.steps if steps is None else steps,
         seed=config.seed if seed is None else seed,
-        device=config.device,
-        mixed_precision=config.mixed_precision,
-        ema_decay=config.ema_decay,
-        grad_clip=config.grad_clip,
-        checkpoint_every=config.checkpoint_every,
-        log_every=config.log_every,
-        progress=config.progress,
         desc=desc,
-        compile=config.compile,
     )
     return engine.Trainer(out_dir, {"model": model}, {"model": optimizer}, train_config, {"model": scheduler})
 
