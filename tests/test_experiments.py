@@ -359,3 +359,34 @@ def test_sigterm_during_train_writes_a_checkpoint_and_the_same_command_resumes(t
 
     step = load_checkpoint(tmp_path / "getting-started" / "train" / "checkpoint.pt")["step"]
     assert 0 < step < 3000
+
+
+def test_chapter_kernels_never_wait_unbounded_for_a_message(monkeypatch):
+    # nbclient waits for replies with get_msg(timeout=None); a missed wake-up then blocked a matrix run forever.
+    # The channel papermill gets must wait in finite slices and still return the message that arrives.
+    import asyncio
+    from queue import Empty
+
+    from jupyter_client.channels import AsyncZMQSocketChannel
+
+    from latentkit.experiments import kernels
+
+    timeouts = []
+
+    async def base_get_msg(self, timeout=None):
+        timeouts.append(timeout)
+        if len(timeouts) < 3:
+            raise Empty
+        return {"msg_type": "execute_reply"}
+
+    monkeypatch.setattr(AsyncZMQSocketChannel, "get_msg", base_get_msg)
+    channel = kernels.RepollingChannel.__new__(kernels.RepollingChannel)
+    assert asyncio.run(channel.get_msg()) == {"msg_type": "execute_reply"}
+    assert timeouts == [kernels.REPOLL_SECONDS] * 3
+    timeouts.clear()
+    with pytest.raises(Empty):  # a bounded wait keeps its own timeout
+        asyncio.run(channel.get_msg(timeout=0.5))
+    assert timeouts == [0.5]
+    client = kernels.RepollingKernelManager().client()
+    assert isinstance(client.shell_channel, kernels.RepollingChannel)
+    assert isinstance(client.iopub_channel, kernels.RepollingChannel)

@@ -318,6 +318,8 @@ def run_preset(
     """
     import papermill
 
+    from latentkit.experiments.kernels import RepollingKernelManager
+
     preset = get(name)
     source = chapter_path(preset)
     resolved, run_dir = prepare(name, overrides, out, restart)
@@ -331,6 +333,7 @@ def run_preset(
             cwd=str(source.parent),
             progress_bar=progress,
             kernel_name="python3",
+            kernel_manager_class=RepollingKernelManager,
         )
     return run_dir
 

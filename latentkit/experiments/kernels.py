@@ -1,0 +1,57 @@
+"""A kernel manager for executing chapters with papermill that cannot wait forever on a message already there.
+
+nbclient waits for a cell's reply with ``get_msg(timeout=None)`` on the kernel client's asyncio ZMQ sockets. On
+these machines that wait was seen to miss its wake-up: a chapter's widget cell had run, the kernel was idle and
+had sent its reply, yet the client stayed blocked (4 times in the preset matrix's runs of ``score-cifar10``,
+always on chapter 1's interactive-slider cell, which every other preset ran through). A new poll sees the
+message at once: pyzmq checks a socket's pending events when a poll is registered. So :class:`RepollingKernelManager`
+hands nbclient kernel clients whose channels wait in slices of :data:`REPOLL_SECONDS` instead of forever; a
+wait with a finite timeout is unchanged, and a slice that times out consumes nothing.
+
+Example:
+    >>> RepollingKernelManager().client_factory.__name__
+    'RepollingKernelClient'
+"""
+
+from __future__ import annotations
+
+from queue import Empty
+from typing import Any
+
+from jupyter_client import AsyncKernelManager
+from jupyter_client.asynchronous.client import AsyncKernelClient
+from jupyter_client.channels import AsyncZMQSocketChannel
+from traitlets import Type, default
+
+__all__ = ["REPOLL_SECONDS", "RepollingChannel", "RepollingKernelClient", "RepollingKernelManager"]
+
+REPOLL_SECONDS = 1.0  # the longest a wait for a kernel message lasts before the socket is polled afresh
+
+
+class RepollingChannel(AsyncZMQSocketChannel):
+    """A ZMQ channel whose unbounded :meth:`get_msg` polls afresh every :data:`REPOLL_SECONDS`."""
+
+    async def get_msg(self, timeout: float | None = None) -> dict[str, Any]:  # type: ignore[override]
+        if timeout is not None:
+            return await super().get_msg(timeout)
+        while True:
+            try:
+                return await super().get_msg(REPOLL_SECONDS)
+            except Empty:
+                continue
+
+
+class RepollingKernelClient(AsyncKernelClient):
+    """An asyncio kernel client whose shell and IOPub channels are :class:`RepollingChannel`\\ s."""
+
+    shell_channel_class = Type(RepollingChannel)  # type: ignore[assignment]
+    iopub_channel_class = Type(RepollingChannel)  # type: ignore[assignment]
+
+
+class RepollingKernelManager(AsyncKernelManager):
+    """An asyncio kernel manager whose clients are :class:`RepollingKernelClient`\\ s (for
+    ``papermill.execute_notebook(..., kernel_manager_class=RepollingKernelManager)``)."""
+
+    @default("client_factory")
+    def _client_factory_default(self) -> type:
+        return RepollingKernelClient
