@@ -380,13 +380,13 @@ def test_chapter_kernels_never_wait_unbounded_for_a_message(monkeypatch):
         return {"msg_type": "execute_reply"}
 
     monkeypatch.setattr(AsyncZMQSocketChannel, "get_msg", base_get_msg)
-    channel = kernels.RepollingChannel.__new__(kernels.RepollingChannel)
+    client_class = kernels.repolling_kernel_manager()().client_factory
+    channel_class = client_class.shell_channel_class.default_value
+    assert client_class.iopub_channel_class.default_value is channel_class
+    channel = channel_class.__new__(channel_class)  # no socket: only get_msg is exercised
     assert asyncio.run(channel.get_msg()) == {"msg_type": "execute_reply"}
     assert timeouts == [kernels.REPOLL_SECONDS] * 3
     timeouts.clear()
     with pytest.raises(Empty):  # a bounded wait keeps its own timeout
         asyncio.run(channel.get_msg(timeout=0.5))
     assert timeouts == [0.5]
-    client = kernels.RepollingKernelManager().client()
-    assert isinstance(client.shell_channel, kernels.RepollingChannel)
-    assert isinstance(client.iopub_channel, kernels.RepollingChannel)

@@ -42,7 +42,13 @@ BOOK_AND_TEST_TOOLS = {
     "pyyaml",
 }
 # Imported by one code path only, inside a function, and declared in an extra: module -> extra.
-EXTRA_ONLY_MODULES = {"papermill": "book", "ipywidgets": "book", "pytorch_fid": "fid"}
+EXTRA_ONLY_MODULES = {
+    "papermill": "book",
+    "ipywidgets": "book",
+    "jupyter_client": "book",
+    "traitlets": "book",
+    "pytorch_fid": "fid",
+}
 # Import names of declared packages that need not be installed here (the bench / fid extras).
 NOT_INSTALLED = {"pytorch_fid": "pytorch-fid", "diffusers": "diffusers"}
 INSTALLED_EXTRAS = ("book", "test")  # what `make install` installs, hence what constraints.txt covers

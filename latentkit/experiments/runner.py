@@ -318,7 +318,7 @@ def run_preset(
     """
     import papermill
 
-    from latentkit.experiments.kernels import RepollingKernelManager
+    from latentkit.experiments.kernels import repolling_kernel_manager
 
     preset = get(name)
     source = chapter_path(preset)
@@ -333,7 +333,7 @@ def run_preset(
             cwd=str(source.parent),
             progress_bar=progress,
             kernel_name="python3",
-            kernel_manager_class=RepollingKernelManager,
+            kernel_manager_class=repolling_kernel_manager(),
         )
     return run_dir
 
