@@ -52,7 +52,7 @@ from latentkit.score.encoder import (
 from latentkit.score.exact import MixtureMarginals
 from latentkit.score.losses import dsm_loss, get_t_sampler, get_weighting
 from latentkit.score.sde import VESDE
-from latentkit.score.train import ScoreConfig, build_model, load_data, make_trainer
+from latentkit.score.train import ScoreConfig, build_model, load_data, make_trainer, unet_trunk
 
 __all__ = [
     "CODES",
@@ -180,10 +180,7 @@ def build(config: ReprConfig, event_shape: tuple[int, ...], num_classes: int, si
         encoder: nn.Module = MLPEncoder(event_shape[0], config.latent_dim, hidden=config.hidden, kind=config.code)
     else:
         encoder = ImageEncoder(
-            event_shape[0],
-            event_shape[1],
-            channels=config.channels,
-            num_res_blocks=config.num_res_blocks,
+            **unet_trunk(config, event_shape),
             latent_dim=config.latent_dim,
             hidden=config.enc_hidden,
             kind=config.code,

@@ -47,6 +47,7 @@ __all__ = [
     "load_data",
     "load_training_data",
     "make_trainer",
+    "unet_trunk",
     "fit",
     "config_from_parameters",
     "train_preset",
@@ -223,15 +224,24 @@ def build_model(config: ScoreConfig, event_shape: tuple[int, ...], sigma_data: f
     if len(event_shape) != 3 or event_shape[1] != event_shape[2]:
         raise ValueError(f"the U-Net score model needs square (C, H, W) images, got {event_shape}")
     return ScoreUNet(
-        event_shape[0],
-        event_shape[1],
-        channels=config.channels,
-        num_res_blocks=config.num_res_blocks,
+        **unet_trunk(config, event_shape),
         dropout=config.dropout,
         parameterization=config.parameterization,
         sigma_data=sigma_data,
         **extra,
     )
+
+
+def unet_trunk(config: ScoreConfig, event_shape: tuple[int, ...]) -> dict[str, Any]:
+    """The U-Net arguments ``config`` gives every image network of a run (the score model and, in
+    :mod:`latentkit.score.represent`, the encoder): input channels and size, channels per resolution, residual
+    blocks."""
+    return {
+        "in_channels": event_shape[0],
+        "image_size": event_shape[1],
+        "channels": config.channels,
+        "num_res_blocks": config.num_res_blocks,
+    }
 
 
 def make_trainer(
