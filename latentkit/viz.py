@@ -1,13 +1,22 @@
-"""Figures shared by the chapters: image grids, latent scatter plots, strips and widget helpers.
+"""Figures shared by the chapters: image grids, latent scatter plots, strips and frame sliders.
 
-Every function draws into a matplotlib ``Axes`` (created when not given), titles it and labels its
-axes, and returns it, so that chapters compose figures without copying plotting code.
+Every drawing function draws into a matplotlib ``Axes`` (created when not given), titles it and labels
+its axes, and returns it, so that chapters compose figures without copying plotting code.
+:func:`frame_slider` is the book's one interactive figure: frames precomputed over a grid of values and
+a JavaScript slider that needs no kernel and nothing from the network.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import html
+import io
+import itertools
+import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -22,6 +31,8 @@ __all__ = [
     "plot_curves",
     "image_strip",
     "interactive_or_static",
+    "frame_slider",
+    "FrameSlider",
 ]
 
 
@@ -198,11 +209,225 @@ def plot_curves(
 def interactive_or_static(widget_factory: Callable[[], object]) -> object | None:
     """Build an ipywidgets view when ipywidgets is importable; ``None`` otherwise.
 
-    Chapters always draw a static figure beside the widget, so that a page rendered without a kernel
-    says the same thing; this helper only keeps a missing ipywidgets from failing a chapter.
+    For people running a notebook live in Jupyter only: a built page has no kernel, so the chapters show a
+    :func:`frame_slider` and tag the cell of the live view ``remove-cell``. This helper only keeps a missing
+    ipywidgets from failing a chapter.
     """
     try:
         import ipywidgets  # noqa: F401
     except ImportError:  # pragma: no cover - ipywidgets comes with the book extra
         return None
     return widget_factory()
+
+
+# Above this many bytes of frames a page gets slow to load; refuse and ask for fewer or smaller frames.
+_MAX_SLIDER_BYTES = 6_000_000
+
+
+def _png_of_image(image: torch.Tensor | np.ndarray, value_range: tuple[float, float], scale: int) -> bytes:
+    """PNG bytes of one image ``(C, H, W)`` / ``(H, W)`` or of a batch ``(N, C, H, W)`` tiled in one row."""
+    from PIL import Image
+
+    x = _to_numpy(image)
+    if x.ndim == 2:
+        x = x[None]
+    if x.ndim == 3:
+        x = x[None]
+    grid = image_grid(x, nrow=len(x), value_range=value_range)
+    pixels = np.round(grid * 255.0).astype(np.uint8)
+    pixels = pixels.repeat(scale, axis=0).repeat(scale, axis=1)
+    picture = Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG", optimize=True)
+    return buffer.getvalue()
+
+
+def _png_of_figure(fig: Any, dpi: int) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)  # the figure's own size: every frame has the same shape
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+class FrameSlider:
+    """Frames rendered over a grid of slider values, shown by a self-contained HTML/JavaScript slider.
+
+    Build one with :func:`frame_slider`. Displayed in a notebook (or a Jupyter Book page) it is an image with
+    one ``<input type="range">`` per parameter; moving a slider swaps in the precomputed frame, so the static
+    page works without a kernel or network access. :meth:`index` maps values to the frame shown for them.
+    """
+
+    def __init__(
+        self,
+        names: Sequence[str],
+        values: Sequence[Sequence[Any]],
+        frames: Sequence[bytes],
+        initial: Sequence[int],
+        labels: Sequence[Sequence[str]],
+        title: str,
+    ) -> None:
+        self.names = tuple(names)
+        self.values = tuple(tuple(v) for v in values)
+        self.frames = tuple(frames)
+        self.initial = tuple(initial)
+        self.labels = tuple(tuple(lbl) for lbl in labels)
+        self.title = title
+        # Row-major over the sliders in the given order: the last slider moves fastest.
+        self.strides = tuple(math.prod(len(v) for v in self.values[i + 1 :]) for i in range(len(self.values)))
+        self.id = "lk-slider-" + hashlib.sha1(b"".join(self.frames) + title.encode()).hexdigest()[:12]
+
+    def index(self, **values: Any) -> int:
+        """The frame shown when each slider stands at the given value (missing ones at their initial value).
+
+        Example:
+            >>> s = frame_slider(lambda a, b: torch.full((1, 2, 2), a * b / 4.0), {"a": [0, 1], "b": [0, 2, 4]})
+            >>> s.index(a=1, b=2), len(s.frames)
+            (4, 6)
+        """
+        unknown = set(values) - set(self.names)
+        if unknown:
+            raise ValueError(f"unknown slider(s) {sorted(unknown)}; the sliders are {list(self.names)}")
+        position = []
+        for name, options, start in zip(self.names, self.values, self.initial):
+            if name in values:
+                if values[name] not in options:
+                    raise ValueError(f"slider {name!r} has no value {values[name]!r}; it has {list(options)}")
+                position.append(options.index(values[name]))
+            else:
+                position.append(start)
+        return sum(p * s for p, s in zip(position, self.strides))
+
+    def _uri(self, frame: bytes) -> str:
+        return "data:image/png;base64," + base64.b64encode(frame).decode("ascii")
+
+    def _repr_html_(self) -> str:
+        start = sum(p * s for p, s in zip(self.initial, self.strides))
+        rows = []
+        for i, (name, labels) in enumerate(zip(self.names, self.labels)):
+            rows.append(
+                '<label style="display:flex;align-items:center;gap:0.6em;margin:0.2em 0">'
+                f'<span style="min-width:4em">{html.escape(name)}</span>'
+                f'<input type="range" min="0" max="{len(labels) - 1}" step="1" value="{self.initial[i]}" '
+                f'data-slider="{i}" aria-label="{html.escape(name)}" style="flex:1;max-width:24em">'
+                f'<output style="min-width:5em;font-family:monospace">{html.escape(labels[self.initial[i]])}'
+                "</output></label>"
+            )
+        caption = (
+            f'<div style="font-weight:600;margin-bottom:0.3em">{html.escape(self.title)}</div>' if self.title else ""
+        )
+        script = (
+            "(function () {"
+            f"var root = document.getElementById({json.dumps(self.id)});"
+            f"var frames = {json.dumps([self._uri(f) for f in self.frames])};"
+            f"var labels = {json.dumps([list(lbl) for lbl in self.labels])};"
+            f"var strides = {json.dumps(list(self.strides))};"
+            'var inputs = root.querySelectorAll("input[data-slider]");'
+            'var image = root.querySelector("img");'
+            "function update() {"
+            "var k = 0;"
+            "inputs.forEach(function (input) {"
+            "var i = Number(input.dataset.slider), v = Number(input.value);"
+            "k += v * strides[i];"
+            'input.parentNode.querySelector("output").textContent = labels[i][v];'
+            "});"
+            "image.src = frames[k]; image.dataset.frame = String(k);"
+            "}"
+            'inputs.forEach(function (input) { input.addEventListener("input", update); });'
+            "})();"
+        )
+        return (
+            f'<div class="lk-frame-slider" id="{self.id}" style="margin:0.5em 0">{caption}'
+            f'<img src="{self._uri(self.frames[start])}" data-frame="{start}" '
+            f'alt="{html.escape(self.title or "frame")}" style="max-width:100%;image-rendering:pixelated">'
+            f"{''.join(rows)}<script>{script}</script></div>"
+        )
+
+    def __repr__(self) -> str:
+        sizes = " x ".join(f"{n}[{len(v)}]" for n, v in zip(self.names, self.values))
+        kib = sum(len(f) for f in self.frames) / 1024
+        return f"FrameSlider({sizes}: {len(self.frames)} frames, {kib:.0f} KiB)"
+
+
+def frame_slider(
+    render: Callable[..., Any],
+    sliders: Mapping[str, Sequence[Any]],
+    *,
+    initial: Mapping[str, Any] | None = None,
+    title: str = "",
+    fmt: str | Mapping[str, str] = "{:g}",
+    value_range: tuple[float, float] = (0.0, 1.0),
+    scale: int = 4,
+    dpi: int = 72,
+) -> FrameSlider:
+    """Render one frame per combination of slider values and show them with a JavaScript slider.
+
+    The book's replacement for a live ipywidgets view: a static page has no kernel, so every frame is
+    computed here, with the model, over the grid of values (at most a few hundred frames; pass coarser
+    value lists for more sliders). The result displays as self-contained HTML (data-URI PNGs and a few
+    lines of inline JavaScript: no CDN, no kernel), unlike matplotlib's ``Animation.to_jshtml``, whose
+    buttons load font-awesome from a CDN and which has a single play axis.
+
+    Args:
+        render: called as ``render(**values)`` for each combination; returns a matplotlib ``Figure``
+            (saved at ``dpi`` and closed; keep its size fixed so frames line up) or images: ``(H, W)``,
+            ``(C, H, W)`` or a batch ``(N, C, H, W)`` shown in one row, scaled ``scale`` times, with pixel
+            values in ``value_range``.
+        sliders: parameter name -> the values the slider steps through, in order.
+        initial: the value each slider starts at (default: the middle of its list).
+        title: a caption above the image.
+        fmt: how a value is printed beside its slider (one format, or one per name).
+
+    Example:
+        >>> s = frame_slider(lambda t: torch.full((1, 4, 4), t), {"t": [0.0, 0.5, 1.0]}, title="grey")
+        >>> s
+        FrameSlider(t[3]: 3 frames, 0 KiB)
+        >>> s._repr_html_().count('type="range"'), s.index(t=1.0)
+        (1, 2)
+    """
+    if not isinstance(sliders, Mapping) or not sliders:
+        raise ValueError("frame_slider: sliders must be a non-empty mapping of name -> values")
+    names = list(sliders)
+    values = [list(sliders[n]) for n in names]
+    for name, options in zip(names, values):
+        if not name.isidentifier():
+            raise ValueError(f"frame_slider: slider name {name!r} is not a Python identifier (render's keyword)")
+        if not options:
+            raise ValueError(f"frame_slider: slider {name!r} has no values")
+    if not isinstance(scale, int) or isinstance(scale, bool) or scale < 1:
+        raise ValueError(f"frame_slider: scale must be an int >= 1, got {scale!r}")
+    initial = dict(initial or {})
+    unknown = set(initial) - set(names)
+    if unknown:
+        raise ValueError(f"frame_slider: initial names unknown slider(s) {sorted(unknown)}")
+    start = []
+    for name, options in zip(names, values):
+        if name in initial:
+            distance = [
+                abs(float(v) - float(initial[name])) if _is_number(v) else float(v != initial[name]) for v in options
+            ]
+            start.append(int(np.argmin(distance)))
+        else:
+            start.append((len(options) - 1) // 2)
+    formats = {n: (fmt if isinstance(fmt, str) else fmt.get(n, "{:g}")) for n in names}
+    labels = [[formats[n].format(v) if _is_number(v) else str(v) for v in options] for n, options in zip(names, values)]
+    frames, total = [], 0
+    for combo in itertools.product(*values):
+        out = render(**dict(zip(names, combo)))
+        if hasattr(out, "savefig"):
+            frame = _png_of_figure(out, dpi)
+        elif isinstance(out, (torch.Tensor, np.ndarray)):
+            frame = _png_of_image(out, value_range, scale)
+        else:
+            raise TypeError(f"frame_slider: render returned {type(out).__name__}; expected a Figure or images")
+        total += len(frame)
+        if total > _MAX_SLIDER_BYTES:
+            raise ValueError(
+                f"frame_slider: frames exceed {_MAX_SLIDER_BYTES / 1e6:g} MB after {len(frames) + 1} of "
+                f"{math.prod(len(v) for v in values)}; use fewer values, a smaller figure or a lower dpi"
+            )
+        frames.append(frame)
+    return FrameSlider(names, values, frames, start, labels, title)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)

@@ -82,15 +82,27 @@ def _truncate_metrics(path: Path, step: int) -> None:
 
 
 def progress(total: int, desc: str = "", initial: int = 0, disable: bool = False):
-    """A ``tqdm.auto`` progress bar (a widget in notebooks, text in terminals), redrawn at most once a second.
+    """A text ``tqdm`` progress bar on stderr, redrawn at most once a second, in terminals and notebooks alike.
 
-    In a notebook every redraw is a few kernel messages; nbval reads them only when a cell has finished, and a
-    cell that trains for minutes with the default ten redraws a second overflows the message queue (the
-    kernel's "idle" message is lost and nbval fails with "Timeout ... waiting for output").
+    Not ``tqdm.auto``: in a notebook that is an ipywidgets view, which a built book page shows as a blank
+    area (a static page has no widget state to draw); the book drops stderr (``stderr_output: remove``), and
+    Jupyter shows the text bar in place. Every redraw is a kernel message; nbval reads them only when a cell
+    has finished, and a cell that trains for minutes with tqdm's ten redraws a second overflows the message
+    queue (the kernel's "idle" message is lost and nbval fails with "Timeout ... waiting for output").
     """
-    from tqdm.auto import tqdm
+    import sys
 
-    return tqdm(total=total, desc=desc, initial=initial, disable=disable, dynamic_ncols=True, mininterval=1.0)
+    from tqdm.std import tqdm
+
+    return tqdm(
+        total=total,
+        desc=desc,
+        initial=initial,
+        disable=disable,
+        dynamic_ncols=True,
+        mininterval=1.0,
+        file=sys.stderr,
+    )
 
 
 def _to_number(name: str, value: Any) -> float | int:
