@@ -30,8 +30,16 @@ $(STAMP): pyproject.toml constraints.txt
 		|| { echo "error: the installation into $(VENV) is incomplete"; exit 1; }
 	@touch $(STAMP)
 
-# The book: every chapter executed at its default (ci) scale; a failing cell fails the build.
+# The book: every chapter executed at its default (ci) scale; a failing cell fails the build. jupyter-cache
+# (_build/.jupyter_cache) re-executes only the chapters whose notebook changed; it is emptied first when the
+# library, the pins or the book configuration changed since it was filled (BOOK_KEY), as it cannot see those.
+BOOK_KEY = $(shell cat pyproject.toml constraints.txt _config.yml $$(find latentkit book/_ext -name '*.py' | sort) \
+	| sha256sum | cut -c1-16)
 book: install
+	@mkdir -p _build
+	@if [ "$$(cat _build/.book-key 2>/dev/null)" != "$(BOOK_KEY)" ]; then \
+		[ ! -d _build/.jupyter_cache ] || echo "book: the library or configuration changed: every chapter runs again"; \
+		rm -rf _build/.jupyter_cache; echo "$(BOOK_KEY)" > _build/.book-key; fi
 	$(VENV)/bin/jupyter-book build --all -W --keep-going .
 	@echo "book: $(CURDIR)/_build/html/index.html"
 
