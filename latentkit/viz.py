@@ -33,6 +33,7 @@ __all__ = [
     "interactive_or_static",
     "frame_slider",
     "FrameSlider",
+    "live_slider",
 ]
 
 
@@ -412,13 +413,7 @@ def frame_slider(
     labels = [[formats[n].format(v) if _is_number(v) else str(v) for v in options] for n, options in zip(names, values)]
     frames, total = [], 0
     for combo in itertools.product(*values):
-        out = render(**dict(zip(names, combo)))
-        if hasattr(out, "savefig"):
-            frame = _png_of_figure(out, dpi)
-        elif isinstance(out, (torch.Tensor, np.ndarray)):
-            frame = _png_of_image(out, value_range, scale)
-        else:
-            raise TypeError(f"frame_slider: render returned {type(out).__name__}; expected a Figure or images")
+        frame = _render_png(render, dict(zip(names, combo)), value_range, scale, dpi)
         total += len(frame)
         if total > _MAX_SLIDER_BYTES:
             raise ValueError(
@@ -427,6 +422,69 @@ def frame_slider(
             )
         frames.append(frame)
     return FrameSlider(names, values, frames, start, labels, title)
+
+
+def _render_png(
+    render: Callable[..., Any], values: dict[str, Any], value_range: tuple[float, float], scale: int, dpi: int
+) -> bytes:
+    out = render(**values)
+    if hasattr(out, "savefig"):
+        return _png_of_figure(out, dpi)
+    if isinstance(out, (torch.Tensor, np.ndarray)):
+        return _png_of_image(out, value_range, scale)
+    raise TypeError(f"render returned {type(out).__name__}; expected a matplotlib Figure or images")
+
+
+def live_slider(
+    render: Callable[..., Any],
+    sliders: Mapping[str, Sequence[Any]],
+    *,
+    initial: Mapping[str, Any] | None = None,
+    title: str = "",
+    fmt: str | Mapping[str, str] = "{:g}",
+    value_range: tuple[float, float] = (0.0, 1.0),
+    scale: int = 4,
+    dpi: int = 72,
+) -> Any:
+    """The live twin of :func:`frame_slider` for a notebook running in Jupyter: ipywidgets sliders over the
+    same ``render`` and ``sliders`` (pass finer value lists: each move renders one frame on the spot).
+
+    The frame is shown in an ``ipywidgets.Image`` whose bytes are replaced on each move. Drawing figures into
+    an ``interactive``/``Output`` view instead makes unattended runs (papermill, a book build) wait forever
+    now and then for a reply that has already come (the missed wake-up of
+    :mod:`latentkit.experiments.kernels`). A built page has no kernel, so the chapters tag the cell holding
+    this view ``remove-cell``. Returns ``None`` when ipywidgets is not installed.
+    """
+    try:
+        import ipywidgets
+    except ImportError:  # pragma: no cover - ipywidgets comes with the book extra
+        return None
+    initial = dict(initial or {})
+    formats = {n: (fmt if isinstance(fmt, str) else fmt.get(n, "{:g}")) for n in sliders}
+    controls = {}
+    for name, options in sliders.items():
+        options = list(options)
+        if not options:
+            raise ValueError(f"live_slider: slider {name!r} has no values")
+        labels = [formats[name].format(v) if _is_number(v) else str(v) for v in options]
+        start = options[(len(options) - 1) // 2]
+        if name in initial:
+            start = min(
+                options, key=lambda v: abs(float(v) - float(initial[name])) if _is_number(v) else v != initial[name]
+            )
+        controls[name] = ipywidgets.SelectionSlider(
+            options=list(zip(labels, options)), value=start, description=name, continuous_update=False
+        )
+    image = ipywidgets.Image(format="png")
+
+    def update(*_: Any) -> None:
+        image.value = _render_png(render, {n: c.value for n, c in controls.items()}, value_range, scale, dpi)
+
+    for control in controls.values():
+        control.observe(update, "value")
+    update()
+    children = ([ipywidgets.HTML(f"<b>{html.escape(title)}</b>")] if title else []) + [*controls.values(), image]
+    return ipywidgets.VBox(children)
 
 
 def _is_number(v: Any) -> bool:

@@ -2,14 +2,14 @@
 
 For every page of the book (the chapters of ``_toc.yml``, the index and the search page): no console error,
 no request to anything but ``file:`` / ``data:`` URLs, every image loaded, every formula typeset by MathJax
-(no raw ``\\(``, ``\\[`` or ``$...$`` left in the text), no ipywidgets view (a static page has no kernel to
-draw it), every frame slider moved to both ends shows another frame, and the search page finds each chapter
-from a word of its title.
+(no raw ``\\(``, ``\\[`` or ``$...$`` left in the text), no code cell wider than the column, no ipywidgets
+view (a static page has no kernel to draw it), every frame slider moved to both ends shows another frame,
+and the search page finds each chapter from a word of its title.
 
 The book comes from ``make book`` (run here; jupyter-cache makes it quick when ``make book`` already ran), or
 from the folder ``LATENTKIT_BUILT_BOOK`` names (a built ``_build/html``). The checks themselves are first
 tested on small pages made here, one per fault they must catch (a CDN script, raw TeX, a dead slider, a
-broken image, a widget view, a console error), so that a check that cannot fail fails this file.
+broken image, a widget view, a console error, a wide code cell), so that a check that cannot fail fails this file.
 
 Chromium and chromedriver come from Debian's ``chromium`` and ``chromium-driver`` packages (``.ci/run``
 installs them when missing); without them the tests skip with that message.
@@ -47,7 +47,7 @@ CHROMIUM_FLAGS = (
     "--disable-component-update",
     "--disable-sync",
     "--disable-dev-shm-usage",
-    "--window-size=1280,900",
+    "--window-size=1280,900",  # the width at which 90 columns of chapter code fit (book/_static/latentkit.css)
 )
 LOCAL_SCHEMES = ("file:", "data:", "blob:", "about:", "chrome-extension:", "devtools:")
 # Raw TeX left in the text of a page: \( ... \), \[ ... \] or $...$ that MathJax did not typeset.
@@ -180,6 +180,19 @@ def page_problems(driver, url: str) -> list[str]:
     for match in list(RAW_TEX.finditer(text))[:5]:
         context = text[max(0, match.start() - 30) : match.end() + 30].replace("\n", " ")
         problems.append(f"raw TeX in the text: ...{context}...")
+    too_wide = driver.execute_script(
+        """
+        return Array.from(document.querySelectorAll('div.cell:not(.tag_parameters) div.cell_input pre'))
+          .filter(p => {
+            const style = getComputedStyle(p);
+            const lines = p.textContent.replace(/\\n$/, '').split('\\n').length;
+            const inner = p.clientHeight - parseFloat(style.paddingTop) - parseFloat(style.paddingBottom);
+            return p.scrollWidth > p.clientWidth + 1 || Math.round(inner / parseFloat(style.lineHeight)) > lines;
+          }).length;
+        """
+    )
+    if too_wide:
+        problems.append(f"{too_wide} code cell(s) wider than the column (scrolled or wrapped)")
     widgets = driver.execute_script(
         "return document.querySelectorAll('script[type=\"application/vnd.jupyter.widget-view+json\"]').length;"
     )
@@ -210,6 +223,13 @@ _FAULTS = {
         ["ipywidgets view"],
     ),
     "console-error": ("<script>undefined_function();</script>", ["console error"]),
+    "wide-code": (
+        '<div class="cell"><div class="cell_input"><div class="highlight"><pre style="overflow:auto;width:20em">'
+        + "x = 1  # "
+        + "a long comment " * 12
+        + "</pre></div></div></div>",
+        ["wider than the column"],
+    ),
 }
 
 

@@ -87,14 +87,17 @@ class Outputs:
             return {}
         return json.loads(self.metrics_path.read_text())
 
-    def record(self, **metrics: Any) -> dict[str, Any]:
-        """Merge ``metrics`` into ``metrics.json`` (always written, also for a temporary directory)."""
+    def record(self, **metrics: Any) -> None:
+        """Merge ``metrics`` into ``metrics.json`` (always written, also for a temporary directory).
+
+        Returns nothing, so that a chapter cell ending in ``out.record(...)`` prints nothing on the page;
+        :meth:`metrics` reads the merged record back.
+        """
         merged = self.metrics()
         merged.update({k: _jsonable(v) for k, v in metrics.items()})
         tmp = self.metrics_path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(merged, indent=2, sort_keys=True) + "\n")
         os.replace(tmp, self.metrics_path)
-        return merged
 
     def __repr__(self) -> str:
         return f"Outputs({str(self.root) if self.keep else ''!r})"
