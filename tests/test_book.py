@@ -1,9 +1,11 @@
 """The book: chapters stored clean with a typed parameters cell, a table of contents that matches,
-and a build that fails on a failing cell (and shows figures when it succeeds)."""
+pages for readers (no scaffolding, code that fits the column, a working "Run it yourself" box), and a
+build that fails on a failing cell (and shows figures when it succeeds)."""
 
 from __future__ import annotations
 
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -61,6 +63,89 @@ def test_chapter_is_stored_clean_with_typed_parameters(nb_path):
     )
 
 
+CODE_COLUMNS = 90  # the book's code column shows about 90 characters without scrolling
+LIVE_WIDGET = re.compile(r"\bipywidgets\b|\bwidgets\.\w+\(|interactive_or_static")
+
+
+def _tags(cell) -> list[str]:
+    return list(cell.metadata.get("tags", []))
+
+
+@pytest.mark.parametrize("nb_path", chapters(Path(__file__).resolve().parents[1]), ids=lambda p: p.name)
+def test_chapter_page_has_no_scaffolding_and_fits_the_column(nb_path):
+    """What the book shows of a chapter: no check cells, no dead widgets, no line wider than the column."""
+    nb = nbformat.read(nb_path, as_version=4)
+    for i, cell in enumerate(nb.cells):
+        where = f"{nb_path.name}, cell {i}"
+        assert "NBVAL_CHECK_OUTPUT" not in cell.source, (
+            f"{where}: NBVAL_CHECK_OUTPUT can never fail on a notebook stored without outputs; assert instead"
+        )
+        if cell.cell_type != "code":
+            continue
+        tags = _tags(cell)
+        if "parameters" not in tags:  # the parameters cell keeps one line per parameter; the CSS wraps it
+            wide = [line for line in cell.source.splitlines() if len(line) > CODE_COLUMNS]
+            assert not wide, f"{where}: {len(wide)} line(s) wider than {CODE_COLUMNS} columns, e.g. {wide[0]!r}"
+        if re.search(r"^\s*assert\b", cell.source, re.M):
+            assert "remove-cell" in tags, f"{where}: a check cell (assert) must be tagged remove-cell"
+        if LIVE_WIDGET.search(cell.source):
+            assert "remove-cell" in tags, (
+                f"{where}: a live ipywidgets view is dead on a static page: tag it remove-cell and show "
+                "a viz.frame_slider beside it"
+            )
+
+
+_BOX = re.compile(r":::\{admonition\} Run it yourself\n:class: tip\n(?P<body>.*?)\n:::", re.S)
+_COMMAND = re.compile(r"`(\.venv/bin/(?:papermill|latentkit|jupyter)[^`]*)`")
+
+
+def _run_it_yourself_commands(nb_path: Path) -> list[list[str]]:
+    nb = nbformat.read(nb_path, as_version=4)
+    last = nb.cells[-1]
+    assert last.cell_type == "markdown", f"{nb_path.name}: the last cell must be the Run it yourself box"
+    box = _BOX.search(last.source)
+    assert box, f"{nb_path.name}: the last cell has no ':::{{admonition}} Run it yourself' box with :class: tip"
+    commands = [shlex.split(c) for c in _COMMAND.findall(box["body"])]
+    kinds = {c[0].rsplit("/", 1)[-1] for c in commands}
+    assert {"papermill", "latentkit", "jupyter"} <= kinds, f"{nb_path.name}: the box lacks a command: {kinds}"
+    return commands
+
+
+@pytest.mark.parametrize("nb_path", chapters(Path(__file__).resolve().parents[1]), ids=lambda p: p.name)
+def test_run_it_yourself_box_commands_are_valid(nb_path):
+    """Every command of the box names this notebook, its parameters with values of their type, and presets
+    whose chapter is this notebook (the commands themselves were run once when the box was written)."""
+    from latentkit.experiments import chapters as chapter_table
+    from latentkit.experiments import registry
+
+    chapter = chapter_table.chapter(nb_path.name)
+    relative = f"book/{nb_path.name}"
+    bin_dir = Path(sys.executable).parent  # .venv/bin, which `make book` and `make test` install
+    for command in _run_it_yourself_commands(nb_path):
+        tool, args = command[0].rsplit("/", 1)[-1], command[1:]
+        executable = f"jupyter-{args[0]}" if tool == "jupyter" else tool
+        assert (bin_dir / executable).is_file(), f"{command}: {executable} is not installed in {bin_dir}"
+        if tool == "jupyter":
+            assert args[:2] == ["lab", relative], command
+        elif tool == "papermill":
+            assert args[0] == relative and args[1].endswith(".ipynb"), command
+            rest = args[2:]
+            assert rest and len(rest) % 3 == 0, f"papermill options must be '-p NAME VALUE': {command}"
+            for flag, name, value in zip(rest[::3], rest[1::3], rest[2::3]):
+                assert flag == "-p", command
+                assert name in chapter.parameters, f"{nb_path.name}: {name!r} is not a parameter of the chapter"
+                kind = chapter.parameters[name].type_name
+                parsed = yaml.safe_load(value)  # papermill reads -p values as YAML scalars
+                ok = isinstance(parsed, {"int": int, "float": (int, float), "bool": bool, "str": str}[kind])
+                assert ok and not (kind != "bool" and isinstance(parsed, bool)), f"-p {name} {value}: not a {kind}"
+        else:
+            assert args[0] in ("train", "run", "show"), command
+            preset = registry.get(args[1])
+            assert Path(preset.chapter).name == nb_path.name, f"preset {args[1]} runs {preset.chapter}"
+            if args[0] != "show":
+                assert "--out" in args, f"{command}: give --out so the reader knows where the run goes"
+
+
 def test_config_fails_on_errors_and_executes_every_chapter(repo_root):
     config = yaml.safe_load((repo_root / "_config.yml").read_text())
     for key in BOOK_CONFIG_KEYS:
@@ -75,6 +160,8 @@ def _mini_book(tmp_path: Path, repo_root: Path, notebook: nbformat.NotebookNode)
     (book / "book").mkdir(parents=True)
     shutil.copy(repo_root / "_config.yml", book / "_config.yml")
     shutil.copy(repo_root / "book" / "references.bib", book / "book" / "references.bib")
+    for folder in ("_ext", "_static"):  # the book's Sphinx extension and stylesheet, which _config.yml names
+        shutil.copytree(repo_root / "book" / folder, book / "book" / folder)
     (book / "book" / "intro.md").write_text("# Test book\n\nA copy of one chapter.\n")
     (book / "book" / "bibliography.md").write_text("# Bibliography\n\n```{bibliography}\n:all:\n```\n")
     (book / "_toc.yml").write_text(

@@ -330,7 +330,7 @@ n_valid: int = 500  # training images held out to choose s (also the number of s
 n_eval: int = 1000  # test images for bits/dim, Frechet distances and embeddings
 classifier_steps: int = 200  # training steps of the feature classifier of the Frechet distance
 fid: str = "classifier"  # feature space of the Frechet distance: classifier, inception or auto
-deep: bool = False  # also train the deep NIF of appendix B.4 (a low-dimensional flow prior)
+deep: bool = True  # also train the deep NIF of appendix B.4 (a low-dimensional flow prior)
 nf_dir: str = ""  # a finished NF run to reuse (empty trains the baseline in out_dir)
 seed: int = 0  # random seed: the NF and the NIF share it (same initial flow, same batches)
 """

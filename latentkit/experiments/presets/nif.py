@@ -64,6 +64,7 @@ _COMMON = {
     "device": ours("auto", "a GPU when there is one"),
     "threads": ours(8, "data loading and evaluation on a GPU node's cores"),
     "check": ours(False, "the chapter's claims are asserted at its default scale only"),
+    "deep": ours(False, "the deep NIF of appendix B.4 is a third model to train: opt in with -p deep True"),
 }
 _DEFS = f"{_REPO} experiment_definitions"
 _CLIP = f"{_REPO} optimizer.py: clip_grads(g, 5.0) on nats/image, i.e. 5/(D ln 2) on our bits/dim"
