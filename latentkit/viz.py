@@ -385,32 +385,7 @@ def frame_slider(
         >>> s._repr_html_().count('type="range"'), s.index(t=1.0)
         (1, 2)
     """
-    if not isinstance(sliders, Mapping) or not sliders:
-        raise ValueError("frame_slider: sliders must be a non-empty mapping of name -> values")
-    names = list(sliders)
-    values = [list(sliders[n]) for n in names]
-    for name, options in zip(names, values):
-        if not name.isidentifier():
-            raise ValueError(f"frame_slider: slider name {name!r} is not a Python identifier (render's keyword)")
-        if not options:
-            raise ValueError(f"frame_slider: slider {name!r} has no values")
-    if not isinstance(scale, int) or isinstance(scale, bool) or scale < 1:
-        raise ValueError(f"frame_slider: scale must be an int >= 1, got {scale!r}")
-    initial = dict(initial or {})
-    unknown = set(initial) - set(names)
-    if unknown:
-        raise ValueError(f"frame_slider: initial names unknown slider(s) {sorted(unknown)}")
-    start = []
-    for name, options in zip(names, values):
-        if name in initial:
-            distance = [
-                abs(float(v) - float(initial[name])) if _is_number(v) else float(v != initial[name]) for v in options
-            ]
-            start.append(int(np.argmin(distance)))
-        else:
-            start.append((len(options) - 1) // 2)
-    formats = {n: (fmt if isinstance(fmt, str) else fmt.get(n, "{:g}")) for n in names}
-    labels = [[formats[n].format(v) if _is_number(v) else str(v) for v in options] for n, options in zip(names, values)]
+    names, values, start, labels = _slider_axes("frame_slider", sliders, initial, fmt, scale)
     frames, total = [], 0
     for combo in itertools.product(*values):
         frame = _render_png(render, dict(zip(names, combo)), value_range, scale, dpi)
@@ -422,6 +397,43 @@ def frame_slider(
             )
         frames.append(frame)
     return FrameSlider(names, values, frames, start, labels, title)
+
+
+def _slider_axes(
+    who: str,
+    sliders: Mapping[str, Sequence[Any]],
+    initial: Mapping[str, Any] | None,
+    fmt: str | Mapping[str, str],
+    scale: int,
+) -> tuple[list[str], list[list[Any]], list[int], list[list[str]]]:
+    """Check the sliders of :func:`frame_slider` / :func:`live_slider`; return their names, values, the index
+    each starts at (nearest to ``initial``, else the middle) and the printed label of every value."""
+    if not isinstance(sliders, Mapping) or not sliders:
+        raise ValueError(f"{who}: sliders must be a non-empty mapping of name -> values")
+    names = list(sliders)
+    values = [list(sliders[n]) for n in names]
+    for name, options in zip(names, values):
+        if not name.isidentifier():
+            raise ValueError(f"{who}: slider name {name!r} is not a Python identifier (render's keyword)")
+        if not options:
+            raise ValueError(f"{who}: slider {name!r} has no values")
+    if not isinstance(scale, int) or isinstance(scale, bool) or scale < 1:
+        raise ValueError(f"{who}: scale must be an int >= 1, got {scale!r}")
+    initial = dict(initial or {})
+    unknown = set(initial) - set(names)
+    if unknown:
+        raise ValueError(f"{who}: initial names unknown slider(s) {sorted(unknown)}")
+    start = []
+    for name, options in zip(names, values):
+        if name in initial:
+            target = initial[name]
+            distance = [abs(float(v) - float(target)) if _is_number(v) else float(v != target) for v in options]
+            start.append(int(np.argmin(distance)))
+        else:
+            start.append((len(options) - 1) // 2)
+    formats = {n: (fmt if isinstance(fmt, str) else fmt.get(n, "{:g}")) for n in names}
+    labels = [[formats[n].format(v) if _is_number(v) else str(v) for v in options] for n, options in zip(names, values)]
+    return names, values, start, labels
 
 
 def _render_png(
@@ -459,22 +471,13 @@ def live_slider(
         import ipywidgets
     except ImportError:  # pragma: no cover - ipywidgets comes with the book extra
         return None
-    initial = dict(initial or {})
-    formats = {n: (fmt if isinstance(fmt, str) else fmt.get(n, "{:g}")) for n in sliders}
-    controls = {}
-    for name, options in sliders.items():
-        options = list(options)
-        if not options:
-            raise ValueError(f"live_slider: slider {name!r} has no values")
-        labels = [formats[name].format(v) if _is_number(v) else str(v) for v in options]
-        start = options[(len(options) - 1) // 2]
-        if name in initial:
-            start = min(
-                options, key=lambda v: abs(float(v) - float(initial[name])) if _is_number(v) else v != initial[name]
-            )
-        controls[name] = ipywidgets.SelectionSlider(
-            options=list(zip(labels, options)), value=start, description=name, continuous_update=False
+    names, values, start, labels = _slider_axes("live_slider", sliders, initial, fmt, scale)
+    controls = {
+        name: ipywidgets.SelectionSlider(
+            options=list(zip(labels_, options)), index=i, description=name, continuous_update=False
         )
+        for name, options, i, labels_ in zip(names, values, start, labels)
+    }
     image = ipywidgets.Image(format="png")
 
     def update(*_: Any) -> None:

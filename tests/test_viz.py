@@ -78,9 +78,11 @@ def test_categorical_values_and_figures_render():
         ({"a": [1]}, {"scale": 0}, "scale"),
     ],
 )
-def test_bad_sliders_are_refused(sliders, kwargs, message):
+@pytest.mark.parametrize("make", ["frame_slider", "live_slider"])
+def test_bad_sliders_are_refused(sliders, kwargs, message, make):
+    pytest.importorskip("ipywidgets")
     with pytest.raises(ValueError, match=message):
-        viz.frame_slider(lambda **_: torch.zeros(1, 2, 2), sliders, **kwargs)
+        getattr(viz, make)(lambda **_: torch.zeros(1, 2, 2), sliders, **kwargs)
 
 
 def test_index_refuses_values_the_slider_does_not_have():
