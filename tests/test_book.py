@@ -182,7 +182,9 @@ def _getting_started(repo_root: Path, steps: int) -> nbformat.NotebookNode:
     nb = nbformat.read(repo_root / "book" / "00_getting_started.ipynb", as_version=4)
     params = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
     params.source = re.sub(r"^steps: int = \d+", f"steps: int = {steps}", params.source, flags=re.M)
-    assert f"steps: int = {steps}" in params.source
+    # the chapter's claims hold at its default scale only (e.g. the code beats PCA after 600 steps, not 40)
+    params.source = re.sub(r"^check: bool = True", "check: bool = False", params.source, flags=re.M)
+    assert f"steps: int = {steps}" in params.source and "check: bool = False" in params.source
     return nb
 
 
