@@ -30,7 +30,6 @@ __all__ = [
     "scatter_points",
     "plot_curves",
     "image_strip",
-    "interactive_or_static",
     "frame_slider",
     "FrameSlider",
     "live_slider",
@@ -205,20 +204,6 @@ def plot_curves(
     ax.set_ylabel(ylabel)
     ax.legend()
     return ax
-
-
-def interactive_or_static(widget_factory: Callable[[], object]) -> object | None:
-    """Build an ipywidgets view when ipywidgets is importable; ``None`` otherwise.
-
-    For people running a notebook live in Jupyter only: a built page has no kernel, so the chapters show a
-    :func:`frame_slider` and tag the cell of the live view ``remove-cell``. This helper only keeps a missing
-    ipywidgets from failing a chapter.
-    """
-    try:
-        import ipywidgets  # noqa: F401
-    except ImportError:  # pragma: no cover - ipywidgets comes with the book extra
-        return None
-    return widget_factory()
 
 
 # Above this many bytes of frames a page gets slow to load; refuse and ask for fewer or smaller frames.
