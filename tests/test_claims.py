@@ -60,8 +60,7 @@ def prose_numbers(markdown: str) -> list[str]:
 
 def test_scan_finds_typed_results_and_ignores_maths_code_roles_and_references():
     found = prose_numbers(
-        "kNN 0.37. After 1,500 steps; 67-92 % of coordinates; 3/8 modes and 5 / 8 modes;"
-        " 0.64–0.70 at t = 0.6"
+        "kNN 0.37. After 1,500 steps; 67-92 % of coordinates; 3/8 modes and 5 / 8 modes; 0.64–0.70 at t = 0.6"
     )
     assert found == ["0.37", "67-92 %", "3/8", "5 / 8", "0.64–0.70", "0.6"]
     assert not prose_numbers(

@@ -3,11 +3,14 @@ resumable phase training and the evaluation measures."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
 from latentkit.growing import (
     STRATEGIES,
+    THESIS_AXIS_COORDINATES,
     CNNArch,
     CNNGANConfig,
     Discriminator,
@@ -15,7 +18,10 @@ from latentkit.growing import (
     MLPGANConfig,
     MLPGenerator,
     Stage,
+    axis_indices,
     axis_shares,
+    chapter_configs,
+    cnn_seed_configs,
     count_parameters,
     fit_cnn_gan,
     fit_mlp_gan,
@@ -32,7 +38,9 @@ from latentkit.growing import (
     phase_images,
     real_images,
     resize_to,
+    seed_summary,
     set_fade,
+    student_t_p,
 )
 
 torch.set_num_threads(1)
@@ -285,7 +293,58 @@ def test_variability_and_axis_measures_on_known_maps():
     assert abs(s1 - 0.5) < 1e-9 and abs(s2 - 0.5) < 1e-9
 
 
-@pytest.mark.parametrize("module", ["losses", "layers", "mlp", "cnn", "evaluate"])
+def test_axis_indices_convert_the_thesis_numbering_from_one():
+    # sec. 7.2.2 walks "coordinate axes 1, 2, 5, 90, 195, 250" and groups dimensions "1-8, 9-16, ...": from 1
+    assert axis_indices(",".join(map(str, THESIS_AXIS_COORDINATES)), 256) == [0, 1, 4, 89, 194, 249]
+    assert latent_groups(256)[0] == (0, 8)  # the thesis's dimensions 1-8 are indices 0..7
+    assert axis_indices("250, 1", 256) == [249, 0] and axis_indices("256", 256) == [255]
+    assert axis_indices("1,2,5,90,195,250", 32) == [0, 1, 4] and axis_indices("", 32) == []
+    for bad in ("0", "1,-2", "1.5", "x"):
+        with pytest.raises(ValueError, match="from 1|integers"):
+            axis_indices(bad, 256)
+
+
+def test_student_t_p_and_seed_summary_match_scipy():
+    stats = pytest.importorskip("scipy.stats")
+    for df in range(1, 16):
+        for t in (0.0, 0.2, 1.0, 2.0, 4.302653, -3.0, 12.0):
+            assert student_t_p(t, df) == pytest.approx(2 * stats.t.sf(abs(t), df), abs=1e-12)
+    values = [1.61, 1.25, 1.47, 1.9]
+    s = seed_summary(values, reference=1.0)
+    test = stats.ttest_1samp(values, 1.0)
+    assert s.mean == pytest.approx(sum(values) / 4) and s.se == pytest.approx(stats.sem(values))
+    assert s.p == pytest.approx(test.pvalue) and s.significant()
+    one = seed_summary([2.0], reference=1.0)
+    assert one.n == 1 and not one.significant() and math.isnan(one.se)  # one seed: no standard error
+    assert not seed_summary([0.9, 1.1, 1.0], reference=1.0).significant()
+    with pytest.raises(ValueError):
+        student_t_p(1.0, 0)
+
+
+def test_cnn_runs_repeat_over_seeds_and_the_axis_coordinates_are_checked():
+    params = {
+        "roll_lr": 0.001,
+        "roll_lr_high": 5.0,
+        "models": "bGAN,clgGAN",
+        "cnn_resolution": 16,
+        "cnn_widths": "32,16,8",
+        "cnn_latent_sizes": "8,16,32",
+        "seed": 5,
+        "cnn_seeds": 3,
+    }
+    runs = cnn_seed_configs(params)
+    assert list(runs) == ["bGAN", "clgGAN", "bGAN_seed1", "clgGAN_seed1", "bGAN_seed2", "clgGAN_seed2"]
+    assert [cfg.seed for cfg in runs.values()] == [5, 5, 6, 6, 7, 7]
+    assert runs["clgGAN_seed2"].strategy == "clgGAN"
+    assert list(cnn_seed_configs({**params, "cnn_seeds": 1})) == ["bGAN", "clgGAN"]
+    assert set(runs) < set(chapter_configs({**params, "axis_coordinates": "1,2,5,90,195,250"}))
+    with pytest.raises(ValueError, match="cnn_seeds"):
+        cnn_seed_configs({**params, "cnn_seeds": 0})
+    with pytest.raises(ValueError, match="from 1"):
+        chapter_configs({**params, "axis_coordinates": "0,1"})
+
+
+@pytest.mark.parametrize("module", ["losses", "layers", "mlp", "cnn", "configs", "evaluate"])
 def test_docstring_examples_run(module):
     import doctest
     import importlib

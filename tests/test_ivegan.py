@@ -338,9 +338,62 @@ def test_mode_coverage_of_the_true_mixture_and_of_a_collapsed_one():
     x, _ = ring.sample(2000, torch.Generator().manual_seed(0))
     cov = mode_coverage(x, ring)
     # in 2-D, P(|x - mu| <= 3 sigma) = 1 - exp(-9/2) = 0.9889
-    assert cov["modes_covered"] == 8 and abs(cov["high_quality_share"] - (1 - math.exp(-4.5))) < 0.01
-    cov = mode_coverage(x[(x[:, 0] > 1.5)], ring)
-    assert cov["modes_covered"] == 1
+    inside = 1 - math.exp(-4.5)
+    assert cov["modes_covered"] == cov["modes_hit"] == 8 and abs(cov["high_quality_share"] - inside) < 0.01
+    assert cov["expected_counts"] == pytest.approx([2000 / 8 * inside] * 8)
+    assert 0 <= cov["mode_kl"] < 0.01  # an even spread
+    one = x[(x[:, 0] > 1.5)]  # the samples of the mode at (2, 0)
+    cov = mode_coverage(one, ring)
+    assert cov["modes_covered"] == cov["modes_hit"] == 1
+    assert cov["mode_kl"] == pytest.approx(math.log(8))  # every high-quality sample on one of 8 modes
+
+
+def test_mode_coverage_counts_a_mode_only_with_its_share_and_computes_the_reverse_kl_by_hand():
+    ring = GaussianMixture.ring()
+    means = ring.means
+    # 30 samples on mode 0, 10 on mode 1, 1 on mode 2, 9 far from every mode: N = 50
+    x = torch.cat([means[0].expand(30, 2), means[1].expand(10, 2), means[2:3], torch.full((9, 2), 10.0)])
+    cov = mode_coverage(x, ring, min_share=0.25)
+    expected = 50 / 8 * (1 - math.exp(-4.5))  # 6.18 per mode; a quarter: 1.55
+    assert cov["counts"][:3] == [30, 10, 1] and cov["expected_counts"][0] == pytest.approx(expected)
+    assert cov["modes_hit"] == 3 and cov["modes_covered"] == 2  # one sample is not a quarter of 6.18
+    assert cov["high_quality_share"] == pytest.approx(41 / 50)
+    q = torch.tensor([30, 10, 1], dtype=torch.float64) / 41
+    assert cov["mode_kl"] == pytest.approx(float((q * (8 * q).log()).sum()))  # KL(q || uniform)
+    assert mode_coverage(x, ring, min_share=1.0)["modes_covered"] == 2
+    assert math.isnan(mode_coverage(torch.full((3, 2), 10.0), ring)["mode_kl"])  # no high-quality sample
+    with pytest.raises(ValueError, match="min_share"):
+        mode_coverage(x, ring, min_share=0.0)
+
+
+def test_mode_coverage_expected_counts_follow_the_chi_square_law_for_unequal_components():
+    scipy_stats = pytest.importorskip("scipy.stats")
+    means = torch.tensor([[0.0, 0.0, 0.0], [10.0, 0.0, 0.0]])
+    mix = GaussianMixture(means, torch.tensor([0.1, 0.2]), torch.tensor([0.25, 0.75]))
+    x, _ = mix.sample(40_000, torch.Generator().manual_seed(0))
+    cov = mode_coverage(x, mix, n_std=2.0)  # radius 2 * 0.2: 4 std of the first, 2 of the second
+    chi2 = scipy_stats.chi2(3)
+    want = [40_000 * 0.25 * chi2.cdf(16.0), 40_000 * 0.75 * chi2.cdf(4.0)]
+    assert cov["expected_counts"] == pytest.approx(want)
+    assert cov["counts"] == pytest.approx(want, rel=0.02)  # what the data give
+    assert cov["modes_covered"] == 2
+
+
+def test_spread_control_hits_every_ring_mode_but_covers_none():
+    from latentkit.ivegan import spread_control
+
+    ring = GaussianMixture.ring()
+    x = spread_control(ring, 20_000, seed=0)
+    assert torch.allclose(x.norm(dim=1), torch.full((20_000,), 2.0), atol=1e-5)  # on the circle
+    cov = mode_coverage(x, ring)
+    # a point at angle phi from a mode is 2 r sin(phi / 2) away: within 3 sigma for |phi| <= 2 asin(3 sigma / 2r)
+    share = 8 * 2 * math.asin(3 * 0.02 / (2 * 2.0)) / math.pi
+    assert abs(cov["high_quality_share"] - share) < 0.005
+    assert cov["modes_hit"] == 8 and cov["modes_covered"] == 0 and cov["mode_kl"] < 0.01
+    grid = GaussianMixture.grid()
+    y = spread_control(grid, 1000, seed=1)
+    assert float(y.min()) >= -4.0 and float(y.max()) <= 4.0 and float(y.std(0).min()) > 2.0  # the box
+    assert torch.equal(spread_control(ring, 5, seed=3), spread_control(ring, 5, seed=3))
 
 
 # Chapter 4's parameters at a toy size (chapter_runs only builds configs from them).
@@ -402,6 +455,8 @@ def test_make_transform_follows_the_paper_and_scales_shifts_with_the_image():
     assert (t.max_shift, t.max_degrees, t.fill) == (4.0, 20.0, -1.0)  # sec. 4.2 at 28 px
     t = make_transform(IVEGANConfig(dataset="mnist5k", arch="conv", size=14, max_degrees=180.0), strength=0.5)
     assert (t.max_shift, t.max_degrees) == (1.0, 90.0)
+    t = make_transform(IVEGANConfig(dataset="mnist5k", size=16))  # the chapter's digits: 4 px of 28 -> 2.29 of 16
+    assert t.max_shift == pytest.approx(4 * 16 / 28) and t.max_degrees == 20.0
     t = make_transform(IVEGANConfig(dataset="celeba", arch="conv", size=128, layout="celeba"))
     assert isinstance(t, Compose) and t.transforms[0].max_shift == 20.0 and t.transforms[1].p == 0.5
     assert (

@@ -84,3 +84,51 @@ def test_gradients_save_load_and_refusals():
         StochasticCoupling(6, 4)
     with pytest.raises(ValueError, match=r"expects \(N, 5\)"):
         layer.inverse(torch.randn(2, 4, dtype=F64))
+
+
+def test_log_likelihood_is_the_exact_marginal_and_the_bound_is_below_it_by_the_kl():
+    layer = make(seed=3)
+    x = torch.randn(5, 6, dtype=F64)
+    a, b, log_sigma = (v.detach() for v in layer.conditional(x[:, :3]))
+    A = layer.A.detach()
+    exact, kl = [], []
+    for i in range(5):  # x_1 ~ N(0, I); x_2 | x_1 ~ N(b, D A A^T D + Sigma) with D = diag(e^a)
+        da = a[i].exp()[:, None] * A
+        cov = da @ da.T + torch.diag(log_sigma[i].exp())
+        p1 = torch.distributions.MultivariateNormal(torch.zeros(3, dtype=F64), torch.eye(3, dtype=F64))
+        p2 = torch.distributions.MultivariateNormal(b[i], cov)
+        exact.append(p1.log_prob(x[i, :3]) + p2.log_prob(x[i, 3:]))
+        nif = GaussianNIF.from_parameters(da, b[i], log_sigma[i].exp())
+        (mq, lq), (mp, lp) = (f(x[i : i + 1, 3:]) for f in (nif.stochastic_inverse, nif.posterior))
+        q = torch.distributions.MultivariateNormal(mq[0], precision_matrix=lq[0, 0] @ lq[0, 0].T)
+        post = torch.distributions.MultivariateNormal(mp[0], precision_matrix=lp[0, 0] @ lp[0, 0].T)
+        kl.append(torch.distributions.kl_divergence(q, post))
+    exact, kl = torch.stack(exact), torch.stack(kl)
+    with torch.no_grad():
+        torch.testing.assert_close(layer.log_likelihood(x), exact, rtol=1e-10, atol=1e-10)
+        torch.testing.assert_close(layer.log_likelihood(x) - layer.bound(x), kl, rtol=1e-8, atol=1e-10)
+    assert bool((kl > 0).all())
+
+
+def test_bound_is_the_monte_carlo_mean_of_the_single_sample_bound():
+    layer = make(seed=4)
+    x = torch.randn(1, 6, dtype=F64).expand(200_000, 6)
+    with torch.no_grad():
+        z, manifold = layer(x, generator=torch.Generator().manual_seed(1))
+        single = -0.5 * (z.square().sum(-1) + layer.out_dim * LOG_2PI) + manifold
+        analytic = layer.bound(x[:1])[0]
+    assert abs(float(single.mean() - analytic)) < 4 * float(single.std()) / math.sqrt(len(single))
+
+
+def test_initialize_sets_a_to_the_top_principal_directions_of_x2():
+    layer = make(dim=7, dim_z2=2, seed=5)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(500, 7, generator=g, dtype=F64) * torch.tensor([1, 1, 1, 3, 0.2, 2, 0.1], dtype=F64)
+    layer.initialize(x)
+    A = layer.A.detach()
+    torch.testing.assert_close(A.T @ A, torch.eye(2, dtype=F64), rtol=0, atol=1e-12)
+    evals, evecs = torch.linalg.eigh(torch.cov(x[:, 3:].T))  # ascending
+    top = evecs[:, -2:]
+    torch.testing.assert_close(A @ A.T, top @ top.T, rtol=0, atol=1e-10)  # the same subspace
+    with pytest.raises(ValueError, match=r"N >= 2, 7"):
+        layer.initialize(x[:1])

@@ -51,6 +51,7 @@ TOY: dict[str, dict[str, str]] = {
     },
     "02_conditional_score_matching.ipynb": {
         "uniform_steps": "2",
+        "kl_steps": "2",
         "sigma_steps": "2",
         "frozen_steps": "1",
         "label_steps": "2",

@@ -321,3 +321,28 @@ def test_reverse_sde_on_a_model_uses_its_device_and_dtype_and_restores_train_mod
     model = ScoreMLP(2, hidden=16, depth=1).double().train()
     x = reverse_sde_sample(model, sde, (10, 2), steps=5, generator=gen(28))
     assert x.dtype == F64 and x.shape == (10, 2) and torch.isfinite(x).all() and model.training
+
+
+@pytest.mark.parametrize("corrector_steps", [0, 1])
+def test_reverse_sde_noise_rows_share_every_draw(corrector_steps):
+    """Common random numbers: rows with the same noise index and start end in the same sample, rows with
+    different indices do not, and the identity index reproduces the default draws exactly."""
+    sde = VESDE(sigma_max=5.0)
+    mix = MixtureMarginals(torch.tensor([[-1.0, 0.0], [2.0, 1.0]]), stds=0.3)
+    kw = dict(steps=20, corrector_steps=corrector_steps, dtype=F64)
+    rows = torch.tensor([0, 0, 0, 1, 1, 1])
+    x = reverse_sde_sample(mix.score_fn(sde), sde, (6, 2), generator=gen(3), noise_rows=rows, **kw)
+    assert torch.equal(x[0], x[1]) and torch.equal(x[1], x[2]) and torch.equal(x[3], x[5])
+    assert not torch.allclose(x[0], x[3])
+    # from a given x_T (Figure 10's case): rows 0 and 1 share noise but start apart
+    start = torch.tensor([[0.5, 0.5], [1.5, 0.5], [0.5, 0.5]], dtype=F64)
+    y = reverse_sde_sample(
+        mix.score_fn(sde), sde, (3, 2), x_T=start, t_T=0.3, generator=gen(4), noise_rows=torch.tensor([0, 0, 1]), **kw
+    )
+    assert not torch.allclose(y[0], y[1]) and not torch.allclose(y[0], y[2])
+    plain = reverse_sde_sample(mix.score_fn(sde), sde, (6, 2), generator=gen(5), **kw)
+    same = reverse_sde_sample(mix.score_fn(sde), sde, (6, 2), generator=gen(5), noise_rows=torch.arange(6), **kw)
+    assert torch.equal(plain, same)
+    for bad in (torch.zeros(5, dtype=torch.long), torch.zeros(6), torch.tensor([0, 1, 2, 3, 4, -1])):
+        with pytest.raises(ValueError, match="noise_rows"):
+            reverse_sde_sample(mix.score_fn(sde), sde, (6, 2), generator=gen(5), noise_rows=bad, **kw)

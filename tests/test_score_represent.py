@@ -21,7 +21,14 @@ from latentkit.score import (
     l1_penalty,
     representation_loss,
 )
-from latentkit.score.evaluate import dsm_against_constant, latent_grid, sample, sample_diversity, swap_codes
+from latentkit.score.evaluate import (
+    dsm_against_constant,
+    latent_grid,
+    sample,
+    sample_diversity,
+    swap_codes,
+    swap_effects,
+)
 from latentkit.score.exact import MixtureMarginals
 from latentkit.score.represent import ReprConfig, ReprRun, fit
 
@@ -79,6 +86,32 @@ def test_mlp_encoder_shapes_and_errors():
         ImageEncoder(1, 8, channels=(4, 8), num_res_blocks=1)(torch.rand(2, 1, 16, 16))
     with pytest.raises(ValueError, match="cond_dim"):
         CodeConditionedScore(ScoreMLP(2, cond_dim=3), MLPEncoder(2, latent_dim=2))
+    with pytest.raises(ValueError, match="logvar_offset"):
+        MLPEncoder(2, kind="probabilistic", logvar_offset=float("nan"))
+
+
+def test_logvar_offset_is_a_shift_of_the_log_variance_biases():
+    """The authors' ``logvar - 5`` (LOGVAR_OFFSET): codes start with a standard deviation near exp(-2.5), and
+    the offset is the same encoder as one without it whose log-variance biases start 5 lower."""
+    from latentkit.score import LOGVAR_OFFSET
+
+    assert LOGVAR_OFFSET == -5.0
+    torch.manual_seed(0)
+    shifted = ImageEncoder(1, 8, channels=(4, 8), num_res_blocks=1, latent_dim=3, hidden=16, kind="probabilistic")
+    plain = ImageEncoder(
+        1, 8, channels=(4, 8), num_res_blocks=1, latent_dim=3, hidden=16, kind="probabilistic", logvar_offset=0.0
+    )
+    plain.load_state_dict(shifted.state_dict())
+    x = torch.rand(6, 1, 8, 8)
+    a, b = shifted(x, sample=False), plain(x, sample=False)
+    torch.testing.assert_close(a.logvar, b.logvar - 5.0)
+    assert (a.logvar - LOGVAR_OFFSET).abs().max() < 1.0  # the head's own output starts near 0
+    with torch.no_grad():
+        plain.head[-1].bias[3:] -= 5.0  # the log-variance half of the last layer
+    torch.testing.assert_close(plain(x, sample=False).logvar, a.logvar)
+    g = torch.Generator().manual_seed(1)
+    spread = (shifted(x, sample=True, generator=g).z - a.mean).std()
+    assert 0.03 < spread < 0.2  # exp(-2.5) = 0.082, not 1
 
 
 def test_penalties_match_hand_computation():
@@ -265,6 +298,56 @@ def test_grid_swap_and_diversity_shapes():
     assert d > 0 and math.isfinite(d)
 
 
+def test_swap_effects_by_hand_and_zero_for_a_model_that_ignores_its_code():
+    torch.manual_seed(3)
+    x = torch.rand(4, 1, 3, 3, dtype=torch.float64)
+    n = 4
+
+    def d(a, b):
+        return (a - b).pow(2).mean().item()
+
+    # a perfect swap: out[i, j] = x_j
+    perfect = x[None].expand(n, n, 1, 3, 3)
+    eff = swap_effects(x, perfect)
+    pairs = [(i, j) for i in range(n) for j in range(n) if i != j]
+    own = [-d(x[j], x[i]) for i, j in pairs]
+    towards = [-d(x[i], x[j]) for i, j in pairs]
+    specific = [-sum(d(x[k], x[j]) for k in range(n) if k not in (i, j)) / (n - 2) for i, j in pairs]
+    for est, hand in zip(eff, (own, towards, specific)):
+        rows = torch.tensor(hand, dtype=torch.float64).reshape(n, n - 1).mean(1)
+        assert est.value.item() == pytest.approx(rows.mean().item(), rel=1e-12) and est.value < 0
+        assert est.stderr.item() == pytest.approx(rows.std().item() / 2, rel=1e-12)
+    # the code ignored: every image of a row is the same, whatever it is
+    blind = (x + 0.3 * torch.randn_like(x))[:, None].expand(n, n, 1, 3, 3)
+    assert all(abs(e.value) < 1e-12 and e.stderr < 1e-12 for e in swap_effects(x, blind))
+    with pytest.raises(ValueError, match="at least 3"):
+        swap_effects(x[:2], perfect[:2, :2])
+    with pytest.raises(ValueError, match="out"):
+        swap_effects(x, perfect[:3])
+
+
+def test_swap_codes_rows_share_their_noise():
+    """A row of Figure 10 differs by the code only: a score model that ignores its code gives one image per
+    row (and different images in different rows)."""
+    run = fit(ReprConfig(code="deterministic", steps=0, latent_dim=1, **TINY))
+    images = run.train_data.x[:3]
+
+    class Blind(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.exact, self.cond_dim = MixtureMarginals(images), 1
+            self.dummy = nn.Parameter(torch.zeros(()))
+
+        def forward(self, x, std, cond):
+            return self.exact.score(x, std).to(x.dtype)
+
+    fake = ReprRun(run.config, CodeConditionedScore(Blind(), run.encoder), run.sde, run.train_data, run.num_classes)
+    xt, out = swap_codes(fake, images, 0.4, steps=10)
+    assert torch.equal(out[0, 0], out[0, 1]) and torch.equal(out[2, 0], out[2, 2])
+    assert not torch.equal(out[0, 0], out[1, 0])
+    assert all(abs(e.value) < 1e-12 for e in swap_effects(images, out))
+
+
 # ------------------------------------------------------------------------------------------- presets
 def test_chapter_parameters_become_configs():
     from latentkit.score.represent import codes_configs, config_from_parameters, sweep_configs
@@ -284,6 +367,18 @@ def test_chapter_parameters_become_configs():
         3,
     )
     assert runs["labels"].code == "labels" and runs["labels"].dataset == "ring8"
+    assert "uniform_t_kl" not in runs  # kl_steps = 0: no KL run
+    more = codes_configs({"uniform_steps": 7, "kl_steps": 4, "diversity_dims": "1, 2,16", "latent_dim": 2})
+    kl = more["uniform_t_kl"]
+    assert (kl.code, kl.steps, kl.t_sampling, kl.frozen_steps) == ("probabilistic", 4, "uniform_t", 0)
+    assert sorted(k for k in more if k.startswith("code_size")) == ["code_size_1", "code_size_16"]
+    big = more["code_size_16"]
+    assert (big.latent_dim, big.steps, big.code, big.t_sampling) == (16, 7, "deterministic", "uniform_t")
+    for bad in ("2,x", "0", "2,2", "1.5"):
+        with pytest.raises(ValueError, match="code sizes"):
+            codes_configs({"diversity_dims": bad})
+    with pytest.raises(ValueError, match="kl_steps"):
+        codes_configs({"kl_steps": -1})
     sweep = sweep_configs({"sweep_t": "0.2,0.9", "seeds": 2, "seed": 3, "sweep_steps": 4, "compare_t": 0.5})
     assert sorted(sweep) == ["none", "t0.20_seed3", "t0.20_seed4", "t0.90_seed3", "t0.90_seed4"]
     assert sweep["none"].code == "none" and sweep["none"].fixed_t == 0.5
@@ -321,6 +416,11 @@ def test_paper_presets_build_the_papers_configs():
     assert mnist["uniform_t"].steps == 80_000 and mnist["uniform_t"].image_size == 28
     assert (mnist["uniform_sigma"].code, mnist["uniform_sigma"].frozen_steps) == ("probabilistic", 80_000)
     assert mnist["uniform_sigma"].penalty_weight == 1e-7 and mnist["uniform_t"].penalty_weight == 1e-5
+    assert (mnist["uniform_t_kl"].code, mnist["uniform_t_kl"].steps) == ("probabilistic", 80_000)  # Figure 5
+    assert {k for k in mnist if k.startswith("code_size")} == {"code_size_3", "code_size_10", "code_size_128"}
+    assert mnist["code_size_128"].steps == 80_000 and mnist["code_size_128"].latent_dim == 128
+    assert codes_configs(registry.get("repr-cifar10-codes").parameters)["uniform_t_kl"].steps == 90_000  # Figure 6
+    assert codes_configs(registry.get("repr-cifar10-deep").parameters)["uniform_t_kl"].steps == 300_000  # Figure 8
     cifar = codes_configs(registry.get("repr-cifar10-codes").parameters)["uniform_t"]
     assert cifar.classes == (0, 1, 2) and cifar.channels == (32, 32, 32) and cifar.steps == 90_000
     deep = codes_configs(registry.get("repr-cifar10-deep").parameters)["uniform_t"]

@@ -205,10 +205,12 @@ _02 = (
     _score_images("16,32")
     + """\
 uniform_steps: int = 800  # steps of the L1 encoder under uniform t (paper: 80000)
+kl_steps: int = 0  # steps of the KL encoder under uniform t (0: not trained; paper Figure 5: 80000)
 sigma_code: str = "deterministic"  # encoder under uniform sigma: deterministic (L1, paper Figure 7) or probabilistic (KL, Figure 3)
 sigma_steps: int = 700  # steps of that encoder under uniform sigma (paper: 80000)
 frozen_steps: int = 300  # steps after that with the encoder frozen, under uniform t (paper: 80000)
 label_steps: int = 500  # steps of the label-conditional 2-D model
+diversity_dims: str = ""  # code sizes for Figure 11, comma-separated: one L1 run under uniform t each (empty: none)
 batch_size: int = 32  # examples per step (authors' code: 128 MNIST, 64 CIFAR-10)
 lr: float = 0.001  # Adam learning rate (authors' code: 0.0002)
 warmup: int = 0  # learning-rate warm-up steps (authors' code: 5000)
@@ -226,11 +228,12 @@ sweep_t: str = "0.1,0.7,1.0"  # the single t of each run, comma-separated (Figur
 seeds: int = 2  # runs per t, seeds seed, seed + 1, ... (paper: 3)
 sweep_steps: int = 400  # training steps of each run (paper: 80000)
 compare_t: float = 0.7  # the t of the network trained without an encoder
+penalty_control: bool = True  # also train the largest t of sweep_t without the L1 penalty (seed seed; section 4)
 batch_size: int = 64  # examples per step (authors' code: 128 MNIST, 64 CIFAR-10)
 lr: float = 0.001  # Adam learning rate (authors' code: 0.0002)
 warmup: int = 0  # learning-rate warm-up steps (authors' code: 5000)
 ema_decay: float = 0.99  # EMA of the weights (authors' code: 0.9999 MNIST, 0.999 CIFAR-10)
-n_eval: int = 1000  # training examples on which the DSM loss is compared with the constant
+n_eval: int = 500  # training examples on which the DSM loss is compared with the constant
 seed: int = 0  # first random seed
 """
     + _RUN
@@ -255,11 +258,13 @@ cnn_widths: str = "32,16,8"  # channels of the blocks at 4x4, 8x8, ... (thesis 2
 cnn_latent_sizes: str = "8,16,32"  # latent size of each growth cycle; the last is the full size (thesis 8 .. 256)
 cnn_lr: float = 0.001  # Adam learning rate, betas (0, 0.99) (thesis 0.0001)
 cnn_batch_size: int = 16  # minibatch size per process (thesis 16)
-cnn_initial_images: int = 1600  # images shown in the first phase (thesis 4 epochs)
-cnn_fade_images: int = 1600  # images over which new weights fade in (thesis 4 epochs)
-cnn_stable_images: int = 1600  # images of stabilising after each fade-in (thesis 4 epochs)
+cnn_initial_images: int = 640  # images shown in the first phase (thesis 4 epochs)
+cnn_fade_images: int = 640  # images over which new weights fade in (thesis 4 epochs)
+cnn_stable_images: int = 640  # images of stabilising after each fade-in (thesis 4 epochs)
 cnn_checkpoint_every: int = 1000  # CNN training steps between checkpoints
+cnn_seeds: int = 3  # seeds of every CNN model (seed, seed + 1, ...): variability as mean ± standard error
 eval_references: int = 16  # reference latents averaged in the per-group variability
+axis_coordinates: str = ""  # coordinates walked one at a time, counted from 1 as in the thesis (empty: first of each group)
 seed: int = 0  # random seed of data order, initialisation and noise
 """
     + _RUN

@@ -9,8 +9,9 @@
 * :mod:`~latentkit.growing.configs` -- the MLP and CNN GAN configs and chapter 3's runs from its parameters;
 * :mod:`~latentkit.growing.steps` -- one training step: the optimizers, the two objectives, interleaved updates;
 * :mod:`~latentkit.growing.train` -- resumable phase-by-phase training on the engine and the presets' entry points;
-* :mod:`~latentkit.growing.evaluate` -- random walks over dimension groups, axis walks, the per-group
-  variability of section 9, axis shares of the Swiss-roll latent, parameter counts over training.
+* :mod:`~latentkit.growing.evaluate` -- random walks over dimension groups, axis walks (the thesis's coordinates,
+  counted from 1), the per-group variability of section 9 and its summary over seeds, axis shares of the
+  Swiss-roll latent, parameter counts over training.
 """
 
 # Each module's __all__ is its public API; the package re-exports all of it.

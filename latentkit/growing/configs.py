@@ -2,8 +2,9 @@
 
 * :class:`MLPGANConfig` -- an MLP GAN on 2-D points (sec. 7.1), its latent grown through ``latent_sizes``;
 * :class:`CNNGANConfig` -- one CNN model of table 1 (defaults: the thesis's CelebA 128x128 setting);
-* :func:`swiss_roll_configs`, :func:`cnn_configs`, :func:`chapter_configs` -- the chapter's runs from its
-  resolved parameters (``roll_*`` and ``cnn_*`` name config fields, see :func:`latentkit.engine.from_params`).
+* :func:`swiss_roll_configs`, :func:`cnn_configs`, :func:`cnn_seed_configs`, :func:`chapter_configs` -- the
+  chapter's runs from its resolved parameters (``roll_*`` and ``cnn_*`` name config fields, see
+  :func:`latentkit.engine.from_params`; ``cnn_seeds`` repeats every CNN model with seeds ``seed, seed + 1, ...``).
 
 Fields typed with a ``Literal`` (``loss``, ``optimizer``, ``strategy``) are checked by
 :func:`latentkit.engine.check_fields`, which names the valid choices.
@@ -16,6 +17,8 @@ Example:
     ['roll_high', 'roll_tuned', 'roll_grown', 'bGAN', 'clgGAN']
     >>> runs["roll_high"].lr, runs["roll_grown"].latent_sizes, runs["clgGAN"].widths, runs["clgGAN"].n
     (5.0, (1, 2), (32, 16, 8), None)
+    >>> {name: cfg.seed for name, cfg in cnn_seed_configs({**params, "cnn_seeds": 2}).items()}
+    {'bGAN': 1, 'clgGAN': 1, 'bGAN_seed1': 2, 'clgGAN_seed1': 2}
     >>> CNNGANConfig(optimizer="sgd")
     Traceback (most recent call last):
     ...
@@ -30,6 +33,7 @@ from typing import Any, Literal, get_args
 
 from latentkit import engine
 from latentkit.growing.cnn import CNNArch, Strategy, growth_stages
+from latentkit.growing.evaluate import axis_indices
 from latentkit.growing.losses import Loss
 
 __all__ = [
@@ -40,6 +44,7 @@ __all__ = [
     "CNNGANConfig",
     "swiss_roll_configs",
     "cnn_configs",
+    "cnn_seed_configs",
     "chapter_configs",
 ]
 
@@ -150,6 +155,21 @@ def cnn_configs(params: Mapping[str, Any]) -> dict[str, CNNGANConfig]:
     return {m: engine.from_params(CNNGANConfig, params, prefix="cnn_", **_common(params), strategy=m) for m in models}
 
 
+def cnn_seed_configs(params: Mapping[str, Any]) -> dict[str, CNNGANConfig]:
+    """The CNN models of :func:`cnn_configs`, each repeated with ``params["cnn_seeds"]`` seeds (default 1):
+    ``seed`` in the folder ``<model>``, ``seed + i`` in ``<model>_seed<i>``, seed-major."""
+    seeds = int(params.get("cnn_seeds", 1))
+    if seeds < 1:
+        raise ValueError(f"cnn_seeds must be >= 1, got {seeds}")
+    runs = {}
+    for i in range(seeds):
+        for name, cfg in cnn_configs(params).items():
+            runs[name if i == 0 else f"{name}_seed{i}"] = replace(cfg, seed=cfg.seed + i)
+    return runs
+
+
 def chapter_configs(params: Mapping[str, Any]) -> dict[str, MLPGANConfig | CNNGANConfig]:
-    """Every run of chapter 3 by folder name: the Swiss-roll runs and the CNN models."""
-    return {**swiss_roll_configs(params), **cnn_configs(params)}
+    """Every run of chapter 3 by folder name: the Swiss-roll runs and the CNN models with their seeds.
+    Also checks ``axis_coordinates`` (sec. 7.2.2's coordinates, counted from 1)."""
+    axis_indices(str(params.get("axis_coordinates", "")), 1 << 30)
+    return {**swiss_roll_configs(params), **cnn_seed_configs(params)}

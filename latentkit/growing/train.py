@@ -43,6 +43,7 @@ from latentkit.growing.configs import (
     MLPGANConfig,
     chapter_configs,
     cnn_configs,
+    cnn_seed_configs,
     swiss_roll_configs,
 )
 from latentkit.growing.mlp import MLPDiscriminator, MLPGenerator, grow_latent, uniform_latent
@@ -56,6 +57,7 @@ __all__ = [
     "fit_cnn_gan",
     "gaussian_latent",
     "cnn_configs",
+    "cnn_seed_configs",
     "swiss_roll_configs",
     "phase_images",
     "train_preset",
@@ -270,8 +272,9 @@ def train_preset_mlp(params: Mapping[str, Any], out_dir: str | Path) -> None:
 
 
 def train_preset_cnn(params: Mapping[str, Any], out_dir: str | Path) -> None:
-    """``python -m latentkit.experiments train``: every CNN model of the preset into ``out_dir/<model>``."""
-    for name, cfg in cnn_configs(params).items():
+    """``python -m latentkit.experiments train``: every CNN model of the preset into ``out_dir/<model>``
+    (and ``out_dir/<model>_seed<i>`` for the further seeds when ``cnn_seeds > 1``)."""
+    for name, cfg in cnn_seed_configs(params).items():
         fit_cnn_gan(cfg, Path(out_dir) / name)
 
 

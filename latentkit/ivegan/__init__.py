@@ -8,10 +8,18 @@ classical discriminator ``D'`` on samples from random codes (eq. 3).
 * :mod:`latentkit.ivegan.transforms` -- the invariance transformations T (eq. 4, sec. 4.2, 4.3).
 * :mod:`latentkit.ivegan.losses` -- eq. 3 as functions of logits.
 * :mod:`latentkit.ivegan.train` -- :class:`IVEGANConfig`, :func:`fit`, the plain GAN baseline.
-* :mod:`latentkit.ivegan.evaluate` -- samples, codes, reconstructions, mode coverage.
+* :mod:`latentkit.ivegan.evaluate` -- samples, codes, reconstructions, mode coverage and its control.
 """
 
-from latentkit.ivegan.evaluate import encode, generate, interpolate, mode_coverage, pca_codes, reconstruct
+from latentkit.ivegan.evaluate import (
+    encode,
+    generate,
+    interpolate,
+    mode_coverage,
+    pca_codes,
+    reconstruct,
+    spread_control,
+)
 from latentkit.ivegan.losses import discriminator_loss, generator_loss, loss_terms
 from latentkit.ivegan.models import Discriminator, Encoder, Generator, conv_ivegan, mlp_ivegan
 from latentkit.ivegan.train import IVEGAN, IVEGANConfig, build, chapter_runs, fit, make_step, make_transform
@@ -56,4 +64,5 @@ __all__ = [
     "mode_coverage",
     "pca_codes",
     "reconstruct",
+    "spread_control",
 ]

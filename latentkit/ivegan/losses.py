@@ -1,13 +1,17 @@
 r"""The IVE-GAN objective (eq. 3) and the plain GAN's (eq. 1), as pure functions of discriminator logits.
 
-Eq. 3, with ``D = sigmoid(pair logits)`` and ``D' = sigmoid(marginal logits)``:
+Eq. 3, with ``D = sigmoid(pair logits)`` and ``D' = sigmoid(marginal logits)``, with the last term as sec. 3's
+text describes it (D' judges samples ``G(z', z)`` of codes ``z ~ P_Z``):
 
 .. math::
     V = \mathbb E_x\big[\log D(T(x), x) + \log D'(x) + \mathbb E_{z'} \log(1 - D(G(z', E(x)), x))\big]
         + \mathbb E_{z, z'} \log(1 - D'(G(z', z)))
 
-The discriminators ascend ``V``: :func:`discriminator_loss` is ``-V`` (four binary cross-entropies, each a
-batch mean). G and E descend ``V``; by default with the usual non-saturating generator loss
+The paper prints ``G(z', E(x))`` inside that last term (under an expectation over ``z`` and ``z'``); that
+reading is available as an extra term, ``marginal_recon``, added beside ``D'(G(z', z))``.
+
+The discriminators ascend ``V``: :func:`discriminator_loss` is ``-V`` (four binary cross-entropies, five with
+``marginal_recon``, each a batch mean). G and E descend ``V``; by default with the usual non-saturating generator loss
 (Goodfellow et al. 2014), ``-log D(G(z', E(x)), x) - log D'(G(z', z))``; ``saturating=True`` gives the
 literal min-max term ``log(1 - D(...)) + log(1 - D'(...))``. The plain GAN baseline is the same with the
 pair terms left out (``None``).
@@ -44,11 +48,12 @@ def loss_terms(
     marginal_fake: Tensor,
     marginal_recon: Tensor | None = None,
 ) -> dict[str, Tensor]:
-    """The four terms of ``-V`` (eq. 3) by name: ``pair_real = -E log D(T(x), x)``,
+    """The terms of ``-V`` (eq. 3) by name: ``pair_real = -E log D(T(x), x)``,
     ``pair_fake = -E log(1 - D(G(z', E(x)), x))``, ``marginal_real = -E log D'(x)``,
     ``marginal_fake = -E log(1 - D'(G(z', z)))``; the pair terms are absent for the plain GAN.
-    Eq. 3 as printed feeds D' with ``G(z', E(x))`` in its last term; given the logits ``marginal_recon``
-    of ``D'(G(z', E(x)))``, that reading is added as ``marginal_recon = -E log(1 - D'(G(z', E(x))))``."""
+    Eq. 3 as printed feeds D' with ``G(z', E(x))`` in its last term (whose expectation runs over ``z``); given
+    the logits ``marginal_recon`` of ``D'(G(z', E(x)))``, that reading is added as a fifth term,
+    ``marginal_recon = -E log(1 - D'(G(z', E(x))))``, beside ``marginal_fake`` (not instead of it)."""
     terms = {"marginal_real": _real(marginal_real), "marginal_fake": _fake(marginal_fake)}
     if marginal_recon is not None:
         terms["marginal_recon"] = _fake(marginal_recon)

@@ -16,7 +16,10 @@ layers followed by a prior ``p(z)`` is trained on the lower bound of eq. 9,
 
 Writing ``D = diag(exp(a))`` and ``x' = D^-1 (x_2 - b)``: ``x' ~ N(A z_2, D^-1 Sigma D^-1)``, so the
 layer reuses :func:`latentkit.nif.gaussian.nif_terms` with a shared ``A`` and per-example noise, and
-the change of variables adds ``-sum(a)``.
+the change of variables adds ``-sum(a)``. With the prior ``N(0, I)`` on the output ``(x_1, z_2)``, one layer
+is a model whose likelihood is exact (:meth:`StochasticCoupling.log_likelihood`, eq. 13 for each ``x_1``), so
+the bound (:meth:`StochasticCoupling.bound`) can be checked against it: their difference is
+``KL(q(z_2 | x) || p(z_2 | x)) >= 0``.
 """
 
 from __future__ import annotations
@@ -86,6 +89,20 @@ class StochasticCoupling(nn.Module):
         nn.init.zeros_(self.net[-1].weight)
         nn.init.zeros_(self.net[-1].bias)
 
+    @torch.no_grad()
+    def initialize(self, x: Tensor) -> None:
+        """Data-dependent initialisation: ``A`` becomes the top ``dim_z2`` principal directions of ``x_2``.
+
+        The per-example scale ``diag(exp(a))`` cannot change the signs of ``A``'s entries, so the layer's
+        manifold directions stay in the orthant pair (``A`` or ``-A``) where ``A`` starts; a random start in
+        the wrong one can leave training in a poor optimum. ``x`` of shape ``(N >= 2, dim)``.
+        """
+        if x.dim() != 2 or x.shape[1] != self.dim or x.shape[0] < 2:
+            raise ValueError(f"StochasticCoupling.initialize expects (N >= 2, {self.dim}), got {tuple(x.shape)}")
+        x2 = x[:, self.n1 :].to(self.A.dtype)
+        _, _, vh = torch.linalg.svd(x2 - x2.mean(0), full_matrices=False)
+        self.A.copy_(vh[: self.dim_z2].mT)
+
     @property
     def out_dim(self) -> int:
         return self.n1 + self.dim_z2
@@ -97,16 +114,19 @@ class StochasticCoupling(nn.Module):
         c = self.clamp
         return c * torch.tanh(a / c), b, self.log_sigma_init + c * torch.tanh(ls / c)
 
-    def _terms(self, x: Tensor):
+    def _terms(self, x: Tensor, prior_precision: float = 0.0):
+        """``(x_1, mean, cholesky, log_value)`` of :func:`nif_terms` on ``x' = D^-1 (x_2 - b)``;
+        ``log_value`` includes the change of variables ``-sum(a)``: the manifold term (``c = 0``) or
+        ``log int N(z_2 | 0, I) p(x_2 | z_2; x_1) dz_2`` (``c = 1``)."""
         if x.dim() != 2 or x.shape[1] != self.dim:
             raise ValueError(f"StochasticCoupling built for (N, {self.dim}), got {tuple(x.shape)}")
         x1, x2 = x[:, : self.n1], x[:, self.n1 :]
         a, b, log_sigma = self.conditional(x1)
         dtype = self.compute_dtype or x.dtype
         x_scaled = ((x2 - b) * (-a).exp()).to(dtype)
-        t = nif_terms(x_scaled, DenseOperator(self.A.to(dtype)), x_scaled.new_zeros(()), (log_sigma - 2 * a).to(dtype))
-        manifold = t.log_value.to(x.dtype) - a.sum(-1)
-        return x1, t.mean.to(x.dtype), t.cholesky, manifold
+        op = DenseOperator(self.A.to(dtype))
+        t = nif_terms(x_scaled, op, x_scaled.new_zeros(()), (log_sigma - 2 * a).to(dtype), prior_precision)
+        return x1, t.mean.to(x.dtype), t.cholesky, t.log_value.to(x.dtype) - a.sum(-1)
 
     def forward(
         self, x: Tensor, generator: torch.Generator | None = None, sample: bool = True
@@ -135,6 +155,24 @@ class StochasticCoupling(nn.Module):
         w = (chol.mT @ d).flatten(1)
         logdet = 2.0 * torch.diagonal(chol, dim1=-2, dim2=-1).log().flatten(1).sum(-1)
         return (-0.5 * (w.square().sum(-1) - logdet + self.dim_z2 * LOG_2PI)).to(x.dtype)
+
+    def log_likelihood(self, x: Tensor) -> Tensor:
+        """Exact ``log p(x)``, ``(N,)``, when the layer's output ``z = (x_1, z_2)`` has the prior ``N(0, I)``:
+        ``log N(x_1 | 0, I) + log N(x_2 | b, D A A^T D + Sigma)`` (eq. 13 per ``x_1``, exact constant)."""
+        x1, _, _, log_p2 = self._terms(x, 1.0)
+        return -0.5 * (x1.square().sum(-1) + self.n1 * LOG_2PI) + log_p2
+
+    def bound(self, x: Tensor) -> Tensor:
+        """The lower bound of eq. 9 with the prior ``N(0, I)`` on ``z = (x_1, z_2)``, ``(N,)``:
+        ``E_q[log N(z | 0, I)] + log int p(x_2 | z_2; x_1) dz_2`` with the expectation under the stochastic
+        inverse in closed form. ``log_likelihood(x) - bound(x) = KL(q(z_2 | x) || p(z_2 | x)) >= 0``.
+        """
+        x1, mean, chol, manifold = self._terms(x)
+        eye = torch.eye(self.dim_z2, dtype=chol.dtype, device=chol.device)
+        # tr(Lambda^-1) = ||L^-1||_F^2 with Lambda = L L^T
+        trace = torch.linalg.solve_triangular(chol, eye, upper=False).square().flatten(1).sum(-1)
+        expected_sq = x1.square().sum(-1) + mean.square().sum(-1) + trace.to(x.dtype)
+        return -0.5 * (expected_sq + self.out_dim * LOG_2PI) + manifold
 
     def inverse(self, z: Tensor, s: float = 1.0, generator: torch.Generator | None = None) -> Tensor:
         """``z -> x``: ``x_2 ~ N(diag(e^a) A z_2 + b, s Sigma)``; ``s = 0`` returns the manifold point."""

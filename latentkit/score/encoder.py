@@ -14,7 +14,11 @@ Two encoder kinds, each with the paper's regulariser (appendix A.1, "Regularizat
 
 * deterministic, ``z = E_phi(x_0)``, with an L1 penalty ``w * E ||z||_1`` (``w = 1e-5``);
 * probabilistic, ``q_phi(z | x_0) = N(mu, diag(exp(logvar)))`` sampled by reparameterisation, with a KL
-  penalty ``w * E KL(q_phi(z | x_0) || N(0, I))`` (``w = 1e-7``).
+  penalty ``w * E KL(q_phi(z | x_0) || N(0, I))`` (``w = 1e-7``). As in the authors' code, the log-variance
+  is the head's output shifted by ``logvar_offset = -5`` (:data:`LOGVAR_OFFSET`), so that an encoder at
+  initialisation draws codes with a standard deviation of about ``exp(-2.5) = 0.08`` rather than 1. (The
+  means of an untrained encoder spread less than that across images, so its codes still start mostly noise;
+  chapter 2 measures both.)
 
 :class:`CodeConditionedScore` holds the score model and the encoder as one module, so that one
 optimizer, one EMA and one ``DistributedDataParallel`` wrapper serve both; :func:`representation_loss`
@@ -47,6 +51,7 @@ from latentkit.score.sde import SDE
 
 __all__ = [
     "ENCODER_KINDS",
+    "LOGVAR_OFFSET",
     "PAPER_REG_WEIGHTS",
     "EncoderOutput",
     "ImageEncoder",
@@ -63,6 +68,10 @@ EncoderKind = Literal["deterministic", "probabilistic"]  # L1-penalised code, or
 ENCODER_KINDS = get_args(EncoderKind)
 #: Regularisation weights of appendix A.1, by encoder kind.
 PAPER_REG_WEIGHTS = {"deterministic": 1e-5, "probabilistic": 1e-7}
+#: Shift of the probabilistic encoder's log-variance (authors' code, score_sde/models/mnistsmall.py:
+#: ``z_logvar = z0x0[:, latent_dim:] - 5.``). A constant shift of the output is the same as starting the last
+#: layer's log-variance biases 5 lower: it changes the encoder at initialisation, not what it can learn.
+LOGVAR_OFFSET = -5.0
 
 
 class EncoderOutput(NamedTuple):
@@ -76,14 +85,17 @@ class EncoderOutput(NamedTuple):
 class _Encoder(nn.Module):
     """The shared head: three dense layers from features to ``d_z`` (or ``2 d_z`` for mean and log-variance)."""
 
-    def __init__(self, features: int, latent_dim: int, hidden: int, kind: str) -> None:
+    def __init__(
+        self, features: int, latent_dim: int, hidden: int, kind: str, logvar_offset: float = LOGVAR_OFFSET
+    ) -> None:
         super().__init__()
         if kind not in ENCODER_KINDS:
             raise ValueError(f"unknown encoder kind {kind!r}; valid: {', '.join(ENCODER_KINDS)}")
         where = type(self).__name__
         _checks.integer(where, "latent_dim", latent_dim, low=1)
         _checks.integer(where, "hidden", hidden, low=1)
-        self.latent_dim, self.kind = int(latent_dim), kind
+        _checks.real(where, "logvar_offset", logvar_offset)
+        self.latent_dim, self.kind, self.logvar_offset = int(latent_dim), kind, float(logvar_offset)
         out = 2 * latent_dim if kind == "probabilistic" else latent_dim
         self.head = nn.Sequential(
             nn.Linear(features, hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, out)
@@ -105,6 +117,7 @@ class _Encoder(nn.Module):
         if not self.probabilistic:
             return EncoderOutput(h, h, None)
         mean, logvar = h.chunk(2, dim=1)
+        logvar = logvar + self.logvar_offset
         if sample if sample is not None else self.training:
             eps = randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
             return EncoderOutput(mean + (0.5 * logvar).exp() * eps, mean, logvar)
@@ -126,6 +139,7 @@ class ImageEncoder(_Encoder):
         latent_dim: ``d_z``.
         hidden: width of the dense layers.
         kind: ``"deterministic"`` or ``"probabilistic"``.
+        logvar_offset: shift of a probabilistic encoder's log-variance (:data:`LOGVAR_OFFSET`).
     """
 
     def __init__(
@@ -137,6 +151,7 @@ class ImageEncoder(_Encoder):
         latent_dim: int = 2,
         hidden: int = 256,
         kind: str = "deterministic",
+        logvar_offset: float = LOGVAR_OFFSET,
     ) -> None:
         _checks.integer("ImageEncoder", "in_channels", in_channels, low=1)
         _checks.integer("ImageEncoder", "image_size", image_size, low=1)
@@ -148,7 +163,7 @@ class ImageEncoder(_Encoder):
         if image_size % factor:
             raise ValueError(f"image_size {image_size} is not divisible by 2**(len(channels)-1) = {factor}")
         side = image_size // factor
-        super().__init__(channels[-1] * side * side, latent_dim, hidden, kind)
+        super().__init__(channels[-1] * side * side, latent_dim, hidden, kind, logvar_offset)
         self.in_channels, self.image_size = in_channels, image_size
         layers: list[nn.Module] = [nn.Conv2d(in_channels, channels[0], 3, padding=1)]
         ch = channels[0]
@@ -174,11 +189,17 @@ class MLPEncoder(_Encoder):
     """``E_phi`` for ``(B, D)`` points: ``depth`` SiLU layers, then the three dense layers of the head."""
 
     def __init__(
-        self, dim: int, latent_dim: int = 1, hidden: int = 128, depth: int = 2, kind: str = "deterministic"
+        self,
+        dim: int,
+        latent_dim: int = 1,
+        hidden: int = 128,
+        depth: int = 2,
+        kind: str = "deterministic",
+        logvar_offset: float = LOGVAR_OFFSET,
     ) -> None:
         _checks.integer("MLPEncoder", "dim", dim, low=1)
         _checks.integer("MLPEncoder", "depth", depth, low=0)
-        super().__init__(hidden, latent_dim, hidden, kind)
+        super().__init__(hidden, latent_dim, hidden, kind, logvar_offset)
         self.dim = dim
         layers: list[nn.Module] = []
         for i in range(depth):

@@ -30,7 +30,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -42,6 +42,7 @@ from torch.nn import functional as F
 from latentkit import data, engine
 from latentkit.score.encoder import (
     ENCODER_KINDS,
+    LOGVAR_OFFSET,
     PAPER_REG_WEIGHTS,
     CodeConditionedScore,
     EncoderKind,
@@ -62,6 +63,7 @@ __all__ = [
     "load_data",
     "fit",
     "config_from_parameters",
+    "code_sizes",
     "codes_configs",
     "sweep_configs",
     "train_codes_preset",
@@ -100,6 +102,7 @@ class ReprConfig(ScoreConfig):
     reg_weight: float | None = None  # L1 / KL weight (None: the paper's 1e-5 / 1e-7)
     enc_hidden: int = 256  # width of the encoder's three dense layers
     cond_layers: int = 4  # dense layers mapping the code up to the embedding (A.1: four)
+    logvar_offset: float = LOGVAR_OFFSET  # shift of the KL encoder's log-variance (authors' code: -5)
     frozen_steps: int = 0  # steps of phase 2: encoder frozen, uniform t (paper: 80k after 3.2.1)
 
     def __post_init__(self) -> None:
@@ -177,13 +180,20 @@ def build(config: ReprConfig, event_shape: tuple[int, ...], num_classes: int, si
     if config.code not in ENCODER_KINDS:
         return score
     if len(event_shape) == 1:
-        encoder: nn.Module = MLPEncoder(event_shape[0], config.latent_dim, hidden=config.hidden, kind=config.code)
+        encoder: nn.Module = MLPEncoder(
+            event_shape[0],
+            config.latent_dim,
+            hidden=config.hidden,
+            kind=config.code,
+            logvar_offset=config.logvar_offset,
+        )
     else:
         encoder = ImageEncoder(
             **unet_trunk(config, event_shape),
             latent_dim=config.latent_dim,
             hidden=config.enc_hidden,
             kind=config.code,
+            logvar_offset=config.logvar_offset,
         )
     return CodeConditionedScore(score, encoder)
 
@@ -262,13 +272,55 @@ def config_from_parameters(params: Mapping[str, Any], **fixed: Any) -> ReprConfi
     return engine.from_params(ReprConfig, {k: v for k, v in params.items() if v is not None}, **fixed)
 
 
+def code_sizes(value: str | Sequence[int] | None) -> tuple[int, ...]:
+    """Code sizes ``d_z`` from a comma-separated string (``"2,8,32"``; empty: none) or a sequence of ints;
+    each ``>= 1``, no repeats."""
+    if value is None:
+        return ()
+    parts = [p.strip() for p in value.split(",")] if isinstance(value, str) else list(value)
+    sizes = []
+    for p in parts:
+        if p == "":
+            continue
+        try:
+            d = int(p)
+        except (TypeError, ValueError):
+            d = 0
+        if d < 1 or str(d) != str(p).strip():
+            raise ValueError(f"code sizes must be integers >= 1, got {p!r} in {value!r}")
+        sizes.append(d)
+    if len(set(sizes)) != len(sizes):
+        raise ValueError(f"code sizes repeat: {value!r}")
+    return tuple(sizes)
+
+
 def codes_configs(params: Mapping[str, Any]) -> dict[str, ReprConfig]:
     """The runs of chapter 2 (``02_conditional_score_matching``), by name: ``labels`` (eq. 7 on the 2-D
-    ring, ``label_steps``), ``uniform_t`` (an L1 encoder under uniform t, section 3.1, ``uniform_steps``) and
-    ``uniform_sigma`` (an encoder of kind ``sigma_code``, by default the KL encoder of Figure 3, under uniform
-    sigma, then ``frozen_steps`` with the encoder frozen, section 3.2.1). The chapter and
-    :func:`train_codes_preset` both build them here."""
+    ring, ``label_steps``), ``uniform_t`` (an L1 encoder under uniform t, section 3.1, ``uniform_steps``),
+    ``uniform_sigma`` (an encoder of kind ``sigma_code``, by default the KL encoder of Figure 3, under
+    uniform sigma, then ``frozen_steps`` with the encoder frozen, section 3.2.1); with ``kl_steps > 0``,
+    ``uniform_t_kl`` (the KL encoder under uniform t, Figures 5, 6 and 8) and, for Figure 11,
+    ``code_size_D``: the ``uniform_t`` run with a code of size ``D`` for each ``D`` of ``diversity_dims``
+    other than ``latent_dim`` (whose run is ``uniform_t``). The chapter and :func:`train_codes_preset` both
+    build them here."""
     base = config_from_parameters(params)
+    uniform_t = dataclasses.replace(
+        base,
+        code="deterministic",
+        t_sampling="uniform_t",
+        steps=int(params.get("uniform_steps", base.steps)),
+        frozen_steps=0,
+    )
+    extra = {
+        f"code_size_{d}": dataclasses.replace(uniform_t, latent_dim=d)
+        for d in code_sizes(params.get("diversity_dims"))
+        if d != uniform_t.latent_dim
+    }
+    kl_steps = int(params.get("kl_steps", 0))
+    if kl_steps < 0:
+        raise ValueError(f"kl_steps must be >= 0 (0: no KL run), got {kl_steps}")
+    if kl_steps:
+        extra["uniform_t_kl"] = dataclasses.replace(uniform_t, code="probabilistic", steps=kl_steps)
     return {
         "labels": ReprConfig(
             dataset="ring8",
@@ -282,13 +334,7 @@ def codes_configs(params: Mapping[str, Any]) -> dict[str, ReprConfig]:
             device=base.device,
             progress=base.progress,
         ),
-        "uniform_t": dataclasses.replace(
-            base,
-            code="deterministic",
-            t_sampling="uniform_t",
-            steps=int(params.get("uniform_steps", base.steps)),
-            frozen_steps=0,
-        ),
+        "uniform_t": uniform_t,
         "uniform_sigma": dataclasses.replace(
             base,
             code=str(params.get("sigma_code", "probabilistic")),
@@ -296,6 +342,7 @@ def codes_configs(params: Mapping[str, Any]) -> dict[str, ReprConfig]:
             steps=int(params.get("sigma_steps", base.steps)),
             frozen_steps=int(params.get("frozen_steps", 0)),
         ),
+        **extra,
     }
 
 
@@ -335,6 +382,18 @@ def train_codes_preset(params: Mapping[str, Any], out_dir: str | Path) -> dict[s
     return _train_all(codes_configs(params), out_dir)
 
 
+def penalty_control_configs(params: Mapping[str, Any]) -> dict[str, ReprConfig]:
+    """Chapter 2b's section 4, when ``penalty_control`` is set: ``no_penalty``, the run of the largest t of
+    ``sweep_t`` at seed ``seed`` trained without the L1 penalty (``reg_weight = 0``); empty otherwise."""
+    if not params.get("penalty_control", False):
+        return {}
+    sweep = engine.from_params(_Sweep, params)
+    configs = sweep_configs(params)
+    top = configs[f"t{max(sweep.sweep_t):.2f}_seed{config_from_parameters(params).seed}"]
+    return {"no_penalty": dataclasses.replace(top, reg_weight=0.0)}
+
+
 def train_sweep_preset(params: Mapping[str, Any], out_dir: str | Path) -> dict[str, ReprRun]:
-    """``python -m latentkit.experiments train repr-*-single-t``: every run of :func:`sweep_configs`."""
-    return _train_all(sweep_configs(params), out_dir)
+    """``python -m latentkit.experiments train repr-*-single-t``: every run of :func:`sweep_configs` and of
+    :func:`penalty_control_configs`, so that ``run`` trains nothing."""
+    return _train_all({**sweep_configs(params), **penalty_control_configs(params)}, out_dir)

@@ -91,6 +91,7 @@ def reverse_sde_sample(
     eps: float | None = None,
     denoise: bool = True,
     callback: Callable[[int, Tensor, Tensor], None] | None = None,
+    noise_rows: Tensor | None = None,
 ) -> Tensor:
     """Samples of ``p_eps`` by integrating the reverse-time SDE (eq. 2) from the prior.
 
@@ -108,9 +109,12 @@ def reverse_sde_sample(
         eps: the final time (default ``sde.eps``).
         denoise: return the mean of the last update (no noise on the last step).
         callback: called as ``callback(i, t, x)`` after each step.
+        noise_rows: common random numbers: row ``b`` takes row ``noise_rows[b]`` of each noise draw (of
+            ``noise_rows.max() + 1`` rows), so rows with the same index share the prior draw and every step's
+            noise, and differ only by their ``x_T`` and ``cond``. A 1-d integer tensor of length ``n``.
 
-    Checked: ``shape`` of ``>= 2`` positive sizes (``x_T`` and ``cond`` must agree with it), ``steps >= 1``,
-    ``corrector_steps >= 0``, ``snr > 0`` and ``0 <= eps < t_T <= T``.
+    Checked: ``shape`` of ``>= 2`` positive sizes (``x_T``, ``cond`` and ``noise_rows`` must agree with it),
+    ``steps >= 1``, ``corrector_steps >= 0``, ``snr > 0``, ``0 <= eps < t_T <= T`` and ``noise_rows >= 0``.
     """
     where = "reverse_sde_sample"
     shape = tuple(shape)
@@ -133,6 +137,16 @@ def reverse_sde_sample(
         raise _checks.error(where, "x_T", f"of shape {shape} (the shape argument)", f"shape {tuple(x_T.shape)}")
     if cond is not None and (cond.dim() == 0 or cond.shape[0] != shape[0]):
         raise _checks.error(where, "cond", f"of batch size {shape[0]} (shape[0])", f"shape {tuple(cond.shape)}")
+    if noise_rows is not None:
+        if noise_rows.dtype.is_floating_point or noise_rows.dtype == torch.bool or tuple(noise_rows.shape) != shape[:1]:
+            raise _checks.error(
+                where,
+                "noise_rows",
+                f"an integer tensor of shape ({shape[0]},)",
+                f"{noise_rows.dtype} {tuple(noise_rows.shape)}",
+            )
+        if int(noise_rows.min()) < 0:
+            raise _checks.error(where, "noise_rows", "indices >= 0", f"min {int(noise_rows.min())}")
     if isinstance(score, nn.Module):
         param = next(iter(score.parameters()), None)
         device = device if device is not None else (param.device if param is not None else None)
@@ -146,8 +160,16 @@ def reverse_sde_sample(
     dtype = dtype or torch.get_default_dtype()
     eps = sde.eps if eps is None else float(eps)
     t_start = sde.T if t_T is None else float(t_T)
+    rows = None if noise_rows is None else noise_rows.long().cpu()
+    draw_shape = shape if rows is None else (int(rows.max()) + 1, *shape[1:])
+
+    def noise(device: torch.device) -> Tensor:
+        z = randn(draw_shape, generator=generator, device=device, dtype=dtype)
+        return z if rows is None else z[rows.to(device)]
+
     if x_T is None:
-        x = sde.prior_sampling(tuple(shape), generator=generator, device=device, dtype=dtype)
+        x = sde.prior_sampling(draw_shape, generator=generator, device=device, dtype=dtype)
+        x = x if rows is None else x[rows.to(x.device)]
     else:
         x = x_T.to(device=device, dtype=dtype).clone()
     times = torch.linspace(t_start, eps, steps + 1, dtype=torch.float64)
@@ -156,14 +178,10 @@ def reverse_sde_sample(
         for i in range(steps):
             t = torch.full((x.shape[0],), float(times[i]), device=x.device, dtype=dtype)
             dt = float(times[i] - times[i + 1])
-            x, x_mean = euler_maruyama_step(
-                x, t, dt, score_fn, sde, randn(x.shape, generator=generator, device=x.device, dtype=dtype)
-            )
+            x, x_mean = euler_maruyama_step(x, t, dt, score_fn, sde, noise(x.device))
             t_next = torch.full_like(t, float(times[i + 1]))
             for _ in range(corrector_steps):
-                x, x_mean = langevin_step(
-                    x, t_next, score_fn, snr, randn(x.shape, generator=generator, device=x.device, dtype=dtype)
-                )
+                x, x_mean = langevin_step(x, t_next, score_fn, snr, noise(x.device))
             if callback is not None:
                 callback(i, t_next, x)
     finally:

@@ -6,7 +6,9 @@ table 1 on CelebA with the thesis's settings (sec. 7.2.3: centre crop 128x128, W
 1e-4 with betas (0, 0.99) and eps 1e-8, batch 16, latent 8 -> 256, 44 epochs: 4 for the first phase, then 4 of
 fade-in and 4 of stabilising per growth, seed 547); an epoch is CelebA's 162,770-image train split (the thesis
 trains on all 202,599 images). Under ``torchrun`` each process draws its own batches of 16.
-``growing-celeba-clg`` is the clgGAN alone. CelebA must be on disk (see latentkit.data).
+``growing-celeba-clg`` is the clgGAN alone. Both walk the thesis's coordinates 1, 2, 5, 90, 195 and 250 of the
+256-dimensional latent (sec. 7.2.2, counted from 1 as the thesis counts; 0-based indices 0, 1, 4, 89, 194, 249)
+and train one seed per model, as the thesis does. CelebA must be on disk (see latentkit.data).
 """
 
 from latentkit.experiments.registry import Preset, ours, paper, register
@@ -30,6 +32,11 @@ _CELEBA = {
     "cnn_stable_images": _EPOCHS4,
     "cnn_checkpoint_every": ours(2000, "a checkpoint every few minutes on a GPU"),
     "eval_references": ours(32, "twice the CPU scale's reference latents: a steadier variability estimate"),
+    "cnn_seeds": ours(1, "one seed per model as in the thesis (sec. 7.2.3); each seed of the five is GPU days"),
+    "axis_coordinates": paper(
+        "1,2,5,90,195,250",
+        "sec. 7.2.2, figures 21-26: coordinate axes 1, 2, 5, 90, 195, 250 (counted from 1: indices 0, 1, 4, 89, 194, 249)",
+    ),
     "seed": paper(547, "sec. 7.2.3: a random seed of 547 is used for all experiments"),
     "device": ours("auto", "a GPU when there is one"),
     "check": ours(False, "the chapter's claims are asserted at its default scale only"),

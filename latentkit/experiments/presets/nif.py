@@ -10,6 +10,8 @@
   batches (the paper's protocol), batch 32, Adam 1e-4 without warm-up, gradients clipped at the authors' norm
   (all three from the authors' code, not the paper), 3-bit data; the chapter then prints bits/dim (table 2), the Fréchet-distance-vs-s
   curve with s chosen on a validation split (figure 7, table 1) and the embedding separability (figure 4).
+  Our ``s`` is section 5.2's, ``y ~ N(Az + b, s Sigma)``; the authors' code samples ``N(Az, s^2 I)`` (it sets the
+  learned log-variances to zero when sampling), so its ``s`` values and ours are not interchangeable.
   The Fréchet distance uses the FID Inception network when ``pytorch-fid`` and its weights are installed
   (``fid=auto``). The other rows of tables 1-2 are ``-p dim_z 128`` (256, 512) with their own ``--out``; the NF
   trained once by ``glow-<dataset>`` is shared through ``-p nf_dir OUT/glow-<dataset>/train/nf``.

@@ -2,8 +2,9 @@
 (Abstreiter et al., sections 2-3 and appendix A.1).
 
 The chapter in two notebooks: ``02_conditional_score_matching`` (labels, then codes learnt under uniform t and
-uniform sigma: Figures 2, 3, 10) and ``02b_code_granularity`` (a single t per run: the DSM loss against the
-constant, and the silhouette sweep of Figure 4). The ``repr-*-codes`` presets train and run the first at the
+uniform sigma: Figures 2, 3 or 7, and 10; Figure 5 with ``kl_steps``, Figure 11 with ``diversity_dims``) and
+``02b_code_granularity`` (a single t per run: the DSM loss against the constant, and the silhouette sweep of
+Figure 4). The ``repr-*-codes`` presets train and run the first at the
 paper's scale, the ``repr-*-single-t`` presets the second (the whole sweep, several seeds, one figure).
 Architectures follow appendix A.1, which states no optimiser settings ("we did not change any of the
 hyperparameters of the optimizer"): they come from the authors' code (korabs-x/representation_score_based,
@@ -47,6 +48,11 @@ _CIFAR3 = {
 }
 _KL = paper("probabilistic", "sec. 3.2.1, Figure 3: a probabilistic encoder (KL) under uniform sampling of sigma")
 _KL_CIFAR = ours("probabilistic", "the paper's MNIST recipe of Figure 3 (KL under uniform sigma) applied to CIFAR-10")
+_DIVERSITY_DIMS = ours(
+    "2,3,10,128",
+    "Figure 11 lists no code sizes; the authors' MNIST runs (experiment names in "
+    f"{_MNIST_CFG}) have 2-, 3-, 10- and 128-d codes",
+)
 _SAMPLE_STEPS = code(1000, f"{_MNIST_CFG}: model.num_scales = 1000 (reverse-SDE steps)")
 _SWEEP_T = ours(
     "0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1.0", "ten t across Figure 4's axis (0.1 to 1); the text lists none"
@@ -68,31 +74,37 @@ register(
 register(
     Preset(
         name="repr-mnist-codes",
-        description="paper-scale MNIST codes: L1 encoder under uniform t (80k steps); KL encoder under uniform sigma "
-        "(80k steps) then a frozen encoder under uniform t (80k steps)",
+        description="paper-scale MNIST codes: L1 and KL encoders under uniform t (80k steps each); KL encoder "
+        "under uniform sigma (80k steps) then a frozen encoder under uniform t (80k steps); Figure 11's L1 runs "
+        "with codes of 3, 10 and 128 dimensions (80k steps each)",
         chapter="02_conditional_score_matching.ipynb",
         parameters={
             **_MNIST,
             "uniform_steps": paper(80_000, "appendix A.1, MNIST: each model is trained for 80k iterations"),
+            "kl_steps": paper(
+                80_000, "Figure 5 (KL, uniform t); appendix A.1: each model is trained for 80k iterations"
+            ),
+            "diversity_dims": _DIVERSITY_DIMS,
             "sigma_code": _KL,
             "sigma_steps": paper(80_000, "appendix A.1, MNIST: each model is trained for 80k iterations"),
             "frozen_steps": paper(80_000, "appendix A.1: an additional 80k iterations with a frozen encoder"),
             "sample_steps": _SAMPLE_STEPS,
         },
         train="latentkit.score.represent:train_codes_preset",
-        paper="section 3.1 (Figure 2a-b), 3.2.1 (Figure 3), appendix A.1 MNIST hyperparameters",
+        paper="section 3.1 (Figures 2a-b, 5 and 11), 3.2.1 (Figure 3), appendix A.1 MNIST hyperparameters",
     )
 )
 
 register(
     Preset(
         name="repr-cifar10-codes",
-        description="CIFAR-10 (first three classes) codes, U-Net 32/16/8 x 32 channels, 90k steps: L1 under uniform t "
-        "(Figure 2c-d); ours: KL under uniform sigma, then a frozen encoder",
+        description="CIFAR-10 (first three classes) codes, U-Net 32/16/8 x 32 channels, 90k steps: L1 and KL under "
+        "uniform t (Figures 2c-d, 6); ours: KL under uniform sigma, then a frozen encoder",
         chapter="02_conditional_score_matching.ipynb",
         parameters={
             **_CIFAR3,
             "uniform_steps": paper(90_000, "appendix A.1, CIFAR10: each model is trained for 90k iterations"),
+            "kl_steps": paper(90_000, "Figure 6 (KL, uniform t); appendix A.1, CIFAR10: 90k iterations"),
             "sigma_code": _KL_CIFAR,
             "sigma_steps": ours(90_000, "no CIFAR-10 uniform-sigma run in the paper; as long as its 90k runs"),
             "frozen_steps": ours(
@@ -102,7 +114,7 @@ register(
             "sample_steps": _SAMPLE_STEPS,
         },
         train="latentkit.score.represent:train_codes_preset",
-        paper="section 3.1 (Figure 2c-d), appendix A.1 CIFAR10 hyperparameters",
+        paper="section 3.1 (Figures 2c-d and 6), appendix A.1 CIFAR10 hyperparameters",
     )
 )
 
@@ -120,13 +132,15 @@ register(
             "channels": paper("32,64,64,64", "appendix A.1: resolutions 32x32x32, 16x16x64, 8x8x64 and 4x4x64"),
             "num_res_blocks": paper(8, "appendix A.1: eight residual blocks per resolution"),
             "uniform_steps": paper(300_000, "appendix A.1: each model is trained for 300k iterations"),
+            "kl_steps": paper(300_000, "Figure 8 (KL, uniform t, all classes); appendix A.1: 300k iterations"),
             "sigma_code": _KL_CIFAR,
             "sigma_steps": ours(300_000, "no uniform-sigma run on all of CIFAR-10 in the paper; as long as its"),
             "frozen_steps": ours(300_000, "the frozen phase is stated for MNIST only; we match the 300k"),
             "sample_steps": _SAMPLE_STEPS,
         },
         train="latentkit.score.represent:train_codes_preset",
-        paper="appendix A.1 CIFAR10 (deep) hyperparameters, Figure 9 (L1, uniform t); the uniform-sigma runs are ours",
+        paper="appendix A.1 CIFAR10 (deep) hyperparameters, Figures 9 (L1, uniform t) and 8 (KL, uniform t); the "
+        "uniform-sigma runs are ours",
     )
 )
 
