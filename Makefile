@@ -10,6 +10,9 @@ STAMP := $(VENV)/.latentkit-installed
 # This workplace's pip configuration lists mirrors that are not folders; hide that noise only.
 PIP_QUIET := 2>&1 | grep -v "is ignored: it is neither a file nor a directory" || true
 PYTEST_FLAGS ?=
+# make test runs the test modules and the chapters on this many processes (pytest-xdist; each chapter stays on
+# one process, its cells in order: --dist loadscope). auto: one per CPU core.
+PYTEST_WORKERS ?= auto
 
 .PHONY: install book test unit chapters lint clean gpu-check
 
@@ -48,7 +51,8 @@ book: install
 test: install
 	$(VENV)/bin/ruff check latentkit tests
 	$(VENV)/bin/ruff format --check latentkit tests
-	$(PY) -m pytest -q --nbval-lax --nbval-current-env --doctest-modules -p no:cacheprovider $(PYTEST_FLAGS) tests latentkit book
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadscope --nbval-lax --nbval-current-env --doctest-modules \
+		-p no:cacheprovider $(PYTEST_FLAGS) tests latentkit book
 
 unit: install
 	$(PY) -m pytest -q --doctest-modules $(PYTEST_FLAGS) tests latentkit
