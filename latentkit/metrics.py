@@ -12,6 +12,8 @@
   (:func:`inception_frechet_distance`, through the maintained ``pytorch-fid`` package).
 * 2-D mixtures: :func:`mode_coverage` (modes covered and share of high-quality samples, as in
   Metz et al. 2017 and Srivastava et al. 2017).
+* Over seeds: :func:`seed_summary` (mean, standard error and the p-value of Student's one-sample t-test,
+  :func:`student_t_p`), for the comparisons the chapters report as mean ± standard error.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +48,9 @@ __all__ = [
     "inception_frechet_distance",
     "mode_coverage",
     "pca_codes",
+    "SeedSummary",
+    "seed_summary",
+    "student_t_p",
 ]
 
 ArrayLike = Tensor | np.ndarray | Sequence[float]
@@ -472,3 +478,77 @@ def mode_coverage(
         "high_quality_share": float(good.mean()) if len(x) else 0.0,
         "counts": counts.tolist(),
     }
+
+
+# -- over seeds ---------------------------------------------------------------------------------------------
+def student_t_p(t: float, df: int) -> float:
+    """Two-sided p-value ``P(|T| >= |t|)`` of Student's t with ``df`` (a positive integer) degrees of freedom.
+
+    The closed forms of Abramowitz and Stegun 26.7.3-26.7.4 for ``A(t | df) = P(|T| < t)``, with
+    ``theta = atan(t / sqrt(df))``: ``df = 1``: ``2 theta / pi``; odd ``df``: ``2/pi (theta + sin cos (1 +
+    2/3 cos^2 + ... + (2 4 ... (df-3)) / (1 3 ... (df-2)) cos^(df-3)))``; even ``df``: ``sin (1 + 1/2 cos^2 +
+    ... + (1 3 ... (df-3)) / (2 4 ... (df-2)) cos^(df-2))``.
+
+    Example:
+        >>> round(student_t_p(4.302653, 2), 6)  # the 5 % critical value of 2 degrees of freedom
+        0.05
+    """
+    if df < 1 or int(df) != df:
+        raise ValueError(f"df must be a positive integer, got {df}")
+    df = int(df)
+    theta = math.atan(abs(t) / math.sqrt(df))
+    c2 = math.cos(theta) ** 2
+    if df % 2:
+        term, total = 1.0, 1.0 if df > 1 else 0.0
+        for k in range(3, df - 1, 2):  # (2 4 ... (k-1)) / (1 3 ... k) cos^(k-1): k = 3, 5, ..., df - 2
+            term *= (k - 1) / k * c2
+            total += term
+        inside = 2 / math.pi * (theta + math.sin(theta) * math.cos(theta) * total)
+    else:
+        term, total = 1.0, 1.0
+        for k in range(2, df - 1, 2):  # (1 3 ... (k-1)) / (2 4 ... k) cos^k: k = 2, 4, ..., df - 2
+            term *= (k - 1) / k * c2
+            total += term
+        inside = math.sin(theta) * total
+    return min(1.0, max(0.0, 1.0 - inside))
+
+
+@dataclass(frozen=True)
+class SeedSummary:
+    """A measure over ``n`` seeds: its mean, standard error and the two-sided p-value of the t-test of
+    ``mean == reference`` (``nan`` for ``n < 2``)."""
+
+    mean: float
+    se: float
+    n: int
+    reference: float
+    p: float
+
+    def significant(self, level: float = 0.05) -> bool:
+        """Whether the mean differs from the reference at ``level`` (never for fewer than two seeds)."""
+        return self.n >= 2 and self.p < level
+
+
+def seed_summary(values: Sequence[float], reference: float = 0.0) -> SeedSummary:
+    """Mean and standard error ``s / sqrt(n)`` of ``values`` (one per seed) and the p-value of Student's
+    one-sample two-sided t-test of ``mean == reference``, ``t = (mean - reference) / se`` with ``n - 1``
+    degrees of freedom (:func:`student_t_p`).
+
+    Example:
+        >>> s = seed_summary([1.2, 1.4, 1.3], reference=1.0)
+        >>> round(s.mean, 3), round(s.se, 3), round(s.p, 3), s.significant()
+        (1.3, 0.058, 0.035, True)
+    """
+    x = [float(v) for v in values]
+    n = len(x)
+    if n == 0:
+        raise ValueError("seed_summary needs at least one value")
+    mean = sum(x) / n
+    if n < 2:
+        return SeedSummary(mean, math.nan, n, reference, math.nan)
+    se = math.sqrt(sum((v - mean) ** 2 for v in x) / (n - 1) / n)
+    if se == 0:
+        p = 1.0 if mean == reference else 0.0
+    else:
+        p = student_t_p((mean - reference) / se, n - 1)
+    return SeedSummary(mean, se, n, reference, p)

@@ -38,10 +38,9 @@ from latentkit.growing import (
     phase_images,
     real_images,
     resize_to,
-    seed_summary,
     set_fade,
-    student_t_p,
 )
+from latentkit.metrics import seed_summary, student_t_p
 
 torch.set_num_threads(1)
 SMALL = CNNArch(resolution=16, widths=(16, 8, 4), latent_sizes=(4, 8, 16))

@@ -8,7 +8,8 @@
 * :func:`latent_grid` and :func:`sample` -- samples from a grid of codes by the reverse SDE (Figures 2, 3);
 * :func:`swap_codes` -- denoise ``x_t`` of one image with the code of another (Figure 10), and
   :func:`swap_effects` -- whether the code moves the result towards its own image;
-* :func:`sample_diversity` -- how much samples for one fixed code vary (Figure 11).
+* :func:`sample_diversity` -- how much samples for one fixed code vary (Figure 11);
+* :func:`code_slope` -- how hard the DSM term pulls on the code, against the L1 penalty's weight (chapter 2b).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from torch import Tensor
 
 from latentkit import _checks
 from latentkit.score.exact import Estimate, score_matching_terms
+from latentkit.score.losses import dsm_loss
 from latentkit.score.represent import ReprRun
 from latentkit.score.sample import reverse_sde_sample
 
@@ -33,6 +35,7 @@ __all__ = [
     "SwapEffects",
     "swap_effects",
     "sample_diversity",
+    "code_slope",
 ]
 
 
@@ -248,8 +251,6 @@ def code_slope(run: ReprRun, t: float, *, n: int = 256, seed: int = 0, batch_siz
         >>> float(code_slope(fit(cfg), 0.5, n=8).value)  # untrained: the output layer is zero
         0.0
     """
-    from latentkit.score.losses import dsm_loss
-
     where = "code_slope"
     if run.encoder is None:
         raise ValueError(f"{where}: the run has no encoder (code={run.config.code!r})")
